@@ -1,0 +1,39 @@
+"""jupyter-server-proxy: start web apps beside a Jupyter server and proxy authenticated traffic to them.
+
+This module holds only the hooks Jupyter looks for; the work lives in the modules they name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "5.0.0.dev0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "jupyter_server_proxy"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "@jupyterhub/jupyter-server-proxy"}]
+
+
+def _jupyter_nbextension_paths() -> list[dict[str, str]]:
+    return [
+        {
+            "section": "tree",
+            "dest": "jupyter_server_proxy",
+            "src": "tree",
+            "require": "jupyter_server_proxy/tree",
+        }
+    ]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from .extension import load
+
+    load(serverapp)
+
+
+# The name jupyter_server 1.x and older plugins look for.
+load_jupyter_server_extension = _load_jupyter_server_extension

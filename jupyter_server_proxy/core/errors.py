@@ -1,0 +1,73 @@
+"""Errors the proxy can meet, each with the HTTP status it maps to and a cause a user can read.
+
+Rule: every failure a user may see is one of these. Handlers map them to responses in one place
+(``handlers.py``), so the status for "backend refused" is decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ProxyError(Exception):
+    """Base class. ``status`` is the HTTP status a handler answers with."""
+
+    status: int = 500
+    title: str = "Proxy error"
+
+    def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        #: Extra lines shown below the message (for example an app's log tail); plain text.
+        self.details = tuple(details)
+
+
+class BadTarget(ProxyError):
+    """The request names a host or port that cannot be a proxy target (malformed)."""
+
+    status = 400
+    title = "Bad proxy target"
+
+
+class HostNotAllowed(ProxyError):
+    """The host is not in ``c.ServerProxy.host_allowlist``."""
+
+    status = 403
+    title = "Host not allowed"
+
+
+class UpstreamUnavailable(ProxyError):
+    """Nothing accepted our connection, or the backend broke the exchange."""
+
+    status = 502
+    title = "Bad gateway"
+
+
+class UpstreamTimeout(ProxyError):
+    """The backend did not answer within the configured time."""
+
+    status = 504
+    title = "Gateway timeout"
+
+
+class AppFailed(ProxyError):
+    """A named app exited before it was ready, or was not ready within its timeout."""
+
+    status = 503
+    title = "App failed to start"
+
+    def __init__(
+        self,
+        app: str,
+        reason: str,
+        *,
+        command: Sequence[str] = (),
+        log_tail: Sequence[str] = (),
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(f"{app}: {reason}", details=log_tail)
+        self.app = app
+        self.reason = reason
+        self.command = tuple(command)
+        self.log_tail = tuple(log_tail)
+        self.exit_code = exit_code

@@ -1,0 +1,1 @@
+"""Supervised app processes. (Being written: see the brief in the commit that adds it.)"""
