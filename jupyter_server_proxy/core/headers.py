@@ -1,0 +1,196 @@
+"""Header rules for both directions of the proxy.
+
+Rules:
+1. Headers are lists of ``(name, value)`` pairs, never dicts, so repeated fields such as
+   ``Set-Cookie`` survive in both directions (RFC 9110 §5.3 allows repetition only for list-valued
+   fields and ``Set-Cookie``, RFC 6265 §3, which must never be folded into one line).
+2. Hop-by-hop fields are dropped at each hop, per RFC 9110 §7.6.1: ``Connection`` and every field it
+   names, plus ``Proxy-Connection``, ``Keep-Alive``, ``TE``, ``Transfer-Encoding`` and ``Upgrade``.
+   ``Proxy-Authenticate``/``Proxy-Authorization`` (RFC 9110 §11.7) are meant for this proxy, so they
+   are dropped too. Framing (``Transfer-Encoding``) is redone by each side's own HTTP stack.
+3. Jupyter's own credentials never reach a backend: see ``strip_jupyter_credentials``. Anyone who can
+   listen on a port must not be able to harvest a user's session (the peer's GHSA-q52h-2389-h4hv).
+4. Field values containing CR, LF or NUL are refused outright (RFC 9110 §5.5): no header injection
+   through ``request_headers_override`` or a backend.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import unquote_plus
+
+Headers = list[tuple[str, str]]
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "proxy-connection",
+        "keep-alive",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "trailer",
+    }
+)
+
+#: The three names the peer sends the context path under; apps read one or another.
+CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
+
+#: jupyter_server names its login cookie ``username-<host with non-alphanumerics as ->``. Browsers
+#: don't scope cookies by port, so cookies of *other* Jupyter servers on this host arrive too.
+_JUPYTER_LOGIN_COOKIE = re.compile(r"^username-[A-Za-z0-9-]+$")
+_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_TOKEN_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 token
+
+
+class HeaderInjection(ValueError):
+    """A header name or value that would split or smuggle a message."""
+
+
+def check_field(name: str, value: str) -> None:
+    if not _TOKEN_NAME.match(name):
+        raise HeaderInjection(f"invalid header name {name!r}")
+    if _BAD_VALUE.search(value):
+        raise HeaderInjection(f"header {name!r} has a CR, LF or NUL in its value")
+
+
+def connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
+    """Names listed in every ``Connection`` field, lower-cased (RFC 9110 §7.6.1)."""
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
+    items = list(headers)
+    named = connection_tokens(items)
+    return [(n, v) for n, v in items if n.lower() not in HOP_BY_HOP and n.lower() not in named]
+
+
+def is_websocket_upgrade(headers: Iterable[tuple[str, str]]) -> bool:
+    return any(n.lower() == "upgrade" and v.strip().lower() == "websocket" for n, v in headers)
+
+
+def filter_cookie_header(value: str, drop: set[str]) -> str:
+    """The ``Cookie`` value without the named cookies or Jupyter login/JupyterHub cookies."""
+    kept = []
+    for part in value.split(";"):
+        name = part.split("=", 1)[0].strip()
+        if not name:
+            continue
+        if name in drop or name.startswith("jupyterhub-") or _JUPYTER_LOGIN_COOKIE.match(name):
+            continue
+        kept.append(part.strip())
+    return "; ".join(kept)
+
+
+def _authorization_is_jupyters(value: str, server_token: str | None, header_authenticated: bool) -> bool:
+    scheme, _, credential = value.strip().partition(" ")
+    scheme = scheme.lower()
+    credential = credential.strip()
+    if scheme == "token":
+        # "token" is Jupyter's and JupyterHub's own scheme; no other common app speaks it.
+        return True
+    if scheme == "bearer":
+        return header_authenticated or (bool(server_token) and credential == server_token)
+    return False
+
+
+def strip_jupyter_credentials(
+    headers: Iterable[tuple[str, str]],
+    *,
+    server_token: str | None,
+    login_cookie: str | None,
+    header_authenticated: bool = False,
+) -> Headers:
+    """Remove the credentials that log a user into Jupyter; keep everything else.
+
+    Removed: the server's login cookie and any other ``username-*`` Jupyter login cookie, the
+    ``jupyterhub-*`` cookies, and an ``Authorization`` header with Jupyter's ``token`` scheme, or a
+    bearer credential that is the server's token (or that authenticated this request).
+    Kept: ``_xsrf`` (proxied tornado apps need their own) and every other cookie and header.
+    """
+    drop = {login_cookie} if login_cookie else set()
+    out: Headers = []
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "cookie":
+            value = filter_cookie_header(value, drop)
+            if not value:
+                continue
+        elif lname == "authorization" and _authorization_is_jupyters(
+            value, server_token, header_authenticated
+        ):
+            continue
+        out.append((name, value))
+    return out
+
+
+def strip_token_query(query: str, server_token: str | None) -> str:
+    """The raw query string without ``token=<the server's token>``; other parameters keep their
+    exact bytes and order, and an app's own ``token`` with another value passes."""
+    if not query or not server_token:
+        return query
+    kept = []
+    for param in query.split("&"):
+        name, _, value = param.partition("=")
+        if unquote_plus(name) == "token" and unquote_plus(value) == server_token:
+            continue
+        kept.append(param)
+    return "&".join(kept)
+
+
+def upstream_request_headers(
+    headers: Iterable[tuple[str, str]],
+    *,
+    context_path: str,
+    server_token: str | None,
+    login_cookie: str | None,
+    header_authenticated: bool = False,
+    overrides: Mapping[str, str] | None = None,
+    websocket: bool = False,
+) -> Headers:
+    """Headers to send to the backend for one client request.
+
+    Order of rules: hop-by-hop removal, credential removal, then the context-path headers, then
+    ``request_headers_override`` (so an app's override wins, as with the peer). For websockets the
+    handshake fields (``Sec-WebSocket-*``) are left to the websocket client, which makes its own.
+    """
+    out = drop_hop_by_hop(headers)
+    out = strip_jupyter_credentials(
+        out,
+        server_token=server_token,
+        login_cookie=login_cookie,
+        header_authenticated=header_authenticated,
+    )
+    replaced = {h.lower() for h in CONTEXT_HEADERS}
+    if websocket:
+        replaced |= {
+            "sec-websocket-key",
+            "sec-websocket-version",
+            "sec-websocket-extensions",
+            "sec-websocket-protocol",
+            "sec-websocket-accept",
+        }
+    if overrides:
+        replaced |= {k.lower() for k in overrides}
+    out = [(n, v) for n, v in out if n.lower() not in replaced]
+    out.extend((h, context_path) for h in CONTEXT_HEADERS)
+    for name, value in (overrides or {}).items():
+        check_field(name, value)
+        out.append((name, value))
+    return out
+
+
+def downstream_response_headers(headers: Sequence[tuple[str, str]]) -> Headers:
+    """Backend response headers fit to send to the client: hop-by-hop fields dropped, repeats
+    kept, values with CR/LF/NUL refused (a backend must not split our response)."""
+    out = drop_hop_by_hop(headers)
+    for name, value in out:
+        check_field(name, value)
+    return out

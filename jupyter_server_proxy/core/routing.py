@@ -1,0 +1,95 @@
+"""From a request's route arguments to a proxy target, and the paths on either side.
+
+Rules:
+- A host is a DNS name or an IP literal, nothing else: no ``@``, ``/``, ``%`` or spaces can smuggle
+  credentials or a second path into the upstream URL. A port is a decimal in 1..65535.
+- The path the backend gets is the path the client sent, byte for byte (``%2F`` stays ``%2F``):
+  tornado hands handlers *decoded* route arguments, so the raw suffix is recovered from the raw
+  request path (see ``raw_suffix``).
+- The context path (what the client sees as the backend's root) never ends with ``/``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+from .errors import BadTarget, HostNotAllowed
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$")
+# Characters that may stand unescaped in a path (RFC 3986 §3.3 pchar, plus "/").
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one request goes. Exactly one of ``port`` and ``unix_socket`` is set."""
+
+    host: str
+    port: int | None = None
+    unix_socket: str | None = None
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]`` as it stands in a URL (IPv6 literals in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def parse_port(port: str | int) -> int:
+    text = str(port)
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise BadTarget(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def parse_host(host: str) -> str:
+    """Validate a host from a URL; returns it without IPv6 brackets."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        pass
+    if host.startswith("[") or not _HOSTNAME.match(candidate):
+        raise BadTarget(f"{host!r} is not a host name or IP address")
+    return candidate.lower()
+
+
+def check_host_allowed(host: str, allowlist: list[str] | tuple[str, ...]) -> None:
+    """``host`` must equal an entry (case-insensitively); IPv6 entries may carry brackets."""
+    wanted = {h.strip("[]").lower() for h in allowlist}
+    if host.lower() not in wanted:
+        raise HostNotAllowed(
+            f"host {host!r} is not in c.ServerProxy.host_allowlist",
+        )
+
+
+def raw_suffix(raw_path: str, decoded_suffix: str) -> str:
+    """The part of ``raw_path`` (as received, percent-encoded) that decodes to ``decoded_suffix``.
+
+    Route arguments arrive decoded, but backends must see ``%2F`` as ``%2F``. We take the shortest
+    tail of the raw path that decodes to the argument. If none does (a subclass rewrote the path),
+    the argument is re-encoded conservatively.
+    """
+    if not decoded_suffix:
+        return ""
+    start = len(raw_path)
+    while True:
+        start = raw_path.rfind("/", 0, start)
+        if start < 0:
+            break
+        tail = raw_path[start:]
+        if unquote(tail) == decoded_suffix:
+            return tail
+        if len(tail) > 3 * len(decoded_suffix) + 3:
+            break
+    return quote(decoded_suffix, safe=_PATH_SAFE)
+
+
+def upstream_target_uri(path: str, query: str) -> str:
+    """The request-target for the backend: origin-form (RFC 9112 §3.2.1), ``/`` if empty."""
+    if not path.startswith("/"):
+        path = "/" + path
+    return path + ("?" + query if query else "")

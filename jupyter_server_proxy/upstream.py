@@ -1,0 +1,181 @@
+"""Pooled HTTP and websocket client to backends, over TCP and unix sockets.
+
+Rules:
+- One keep-alive pool for all TCP backends and one per unix socket; connections are reused across
+  requests and users' tabs. Pool decisions are aiohttp's; I/O errors are translated into our error
+  types here and nowhere else (httpcore's "exceptions are mapped at the boundary").
+- Bytes pass untouched: no automatic decompression, no added ``Accept-Encoding``/``User-Agent``, and
+  URLs are taken as already encoded, so ``%2F`` reaches the backend as ``%2F``.
+- A request without a body that fails on a reused connection the backend had already closed is
+  retried once on a fresh one (the race RFC 9112 §9.3.1 warns of); nothing with a body is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from .core.errors import UpstreamTimeout, UpstreamUnavailable
+from .core.routing import Target
+
+_NEVER_ADD = ("Accept-Encoding", "User-Agent", "Content-Type")
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    connect_timeout: float = 10.0
+    #: Seconds the backend may stay silent while we wait for or read its response; 0 is forever.
+    read_timeout: float = 300.0
+    limit_per_host: int = 64
+    websocket_max_message_size: int = 1 << 30
+
+
+def _describe(target: Target) -> str:
+    return f"unix socket {target.unix_socket}" if target.unix_socket else target.authority
+
+
+class Upstream:
+    """Owns the connection pools. Create one per server; ``close()`` on shutdown."""
+
+    def __init__(self, settings: UpstreamSettings | None = None) -> None:
+        self.settings = settings or UpstreamSettings()
+        self._tcp: aiohttp.ClientSession | None = None
+        self._unix: dict[str, aiohttp.ClientSession] = {}
+
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.connect_timeout,
+            sock_read=self.settings.read_timeout or None,
+        )
+
+    def _session(self, target: Target) -> aiohttp.ClientSession:
+        common = {
+            "auto_decompress": False,
+            "skip_auto_headers": _NEVER_ADD,
+            "timeout": self._timeout(),
+            "cookie_jar": aiohttp.DummyCookieJar(),
+        }
+        if target.unix_socket:
+            session = self._unix.get(target.unix_socket)
+            if session is None or session.closed:
+                connector = aiohttp.UnixConnector(
+                    path=target.unix_socket, limit=0, limit_per_host=self.settings.limit_per_host
+                )
+                session = aiohttp.ClientSession(connector=connector, **common)  # type: ignore[arg-type]
+                self._unix[target.unix_socket] = session
+            return session
+        if self._tcp is None or self._tcp.closed:
+            connector = aiohttp.TCPConnector(
+                limit=0, limit_per_host=self.settings.limit_per_host, use_dns_cache=True
+            )
+            self._tcp = aiohttp.ClientSession(connector=connector, **common)  # type: ignore[arg-type]
+        return self._tcp
+
+    @staticmethod
+    def url(target: Target, target_uri: str, scheme: str = "http") -> URL:
+        """``target_uri`` is origin-form and already percent-encoded; keep it byte for byte."""
+        path, _, query = target_uri.partition("?")
+        host = "localhost" if target.unix_socket else target.host
+        return URL.build(
+            scheme=scheme,
+            host=host,
+            port=None if target.unix_socket else target.port,
+            path=path,
+            query_string=query,
+            encoded=True,
+        )
+
+    async def request(
+        self,
+        method: str,
+        target: Target,
+        target_uri: str,
+        headers: Sequence[tuple[str, str]],
+        body: AsyncIterator[bytes] | bytes | None,
+    ) -> aiohttp.ClientResponse:
+        """Send the request and return once the response head arrived; the caller streams the body
+        and must ``release()`` or ``close()`` the response."""
+        session = self._session(target)
+        url = self.url(target, target_uri)
+        hdrs = CIMultiDict(headers)
+        attempts = 2 if body is None else 1
+        for attempt in range(attempts):
+            try:
+                return await session.request(
+                    method,
+                    url,
+                    headers=hdrs,
+                    data=body,
+                    allow_redirects=False,
+                    compress=None,
+                    chunked=None,
+                )
+            except aiohttp.ServerDisconnectedError as e:
+                if attempt + 1 < attempts:
+                    continue
+                raise UpstreamUnavailable(
+                    f"{_describe(target)} closed the connection before it answered"
+                ) from e
+            except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as e:
+                raise UpstreamUnavailable(
+                    f"could not connect to {_describe(target)}: {e.strerror or e}"
+                ) from e
+            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as e:
+                raise UpstreamTimeout(
+                    f"{_describe(target)} did not answer within the configured timeout"
+                ) from e
+            except aiohttp.ClientError as e:
+                raise UpstreamUnavailable(f"{_describe(target)}: {e}") from e
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def websocket(
+        self,
+        target: Target,
+        target_uri: str,
+        headers: Sequence[tuple[str, str]],
+        protocols: Sequence[str],
+    ) -> aiohttp.ClientWebSocketResponse:
+        session = self._session(target)
+        url = self.url(target, target_uri, scheme="ws")
+        try:
+            return await session.ws_connect(
+                url,
+                headers=CIMultiDict(headers),
+                protocols=tuple(protocols),
+                autoping=False,
+                autoclose=False,
+                max_msg_size=self.settings.websocket_max_message_size,
+                compress=0,
+                timeout=aiohttp.ClientWSTimeout(ws_close=10.0),
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            raise UpstreamUnavailable(
+                f"{_describe(target)} refused the websocket upgrade with HTTP {e.status}"
+            ) from e
+        except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as e:
+            raise UpstreamUnavailable(
+                f"could not connect to {_describe(target)}: {e.strerror or e}"
+            ) from e
+        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as e:
+            raise UpstreamTimeout(f"{_describe(target)} did not answer the websocket upgrade") from e
+        except aiohttp.ClientError as e:
+            raise UpstreamUnavailable(f"{_describe(target)}: {e}") from e
+
+    async def forget(self, unix_socket: str) -> None:
+        """Close the pool of a unix socket whose app stopped."""
+        session = self._unix.pop(unix_socket, None)
+        if session is not None:
+            await session.close()
+
+    async def close(self) -> None:
+        sessions = [s for s in [self._tcp, *self._unix.values()] if s is not None]
+        self._tcp = None
+        self._unix.clear()
+        for session in sessions:
+            await session.close()
