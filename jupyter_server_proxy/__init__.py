@@ -10,8 +10,10 @@ from typing import Any
 __version__ = "5.0.0.dev0"
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "jupyter_server_proxy"}]
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from .extension import ServerProxyApp
+
+    return [{"module": "jupyter_server_proxy", "app": ServerProxyApp}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
@@ -30,9 +32,9 @@ def _jupyter_nbextension_paths() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .extension import load
+    from .extension import ServerProxyApp
 
-    load(serverapp)
+    ServerProxyApp._load_jupyter_server_extension(serverapp)
 
 
 # The name jupyter_server 1.x and older plugins look for.

@@ -40,7 +40,8 @@ class Target:
 
 def parse_port(port: str | int) -> int:
     text = str(port)
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    # ``str.isdigit`` accepts non-ASCII digits ("٣"); a port is ASCII decimal only.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise BadTarget(f"{text!r} is not a TCP port (1-65535)")
     return int(text)
 

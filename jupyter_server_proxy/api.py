@@ -1,0 +1,180 @@
+"""REST endpoints: the peer's ``servers-info`` and icons, and our app lifecycle API.
+
+All of them are authenticated (the peer served icons to anyone). Write methods follow Jupyter's
+XSRF rules, as every ``APIHandler`` does.
+
+Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
+  ``GET``                   -> ``{"servers": [app, ...]}``
+  ``GET <name>``            -> app (404 for an unknown name)
+  ``POST <name>``           -> start it and answer once ready (503 with the failure otherwise)
+  ``DELETE <name>``         -> stop it
+  ``POST <name>/restart``   -> restart it
+  ``GET <name>/logs``       -> ``{"name", "lines": [...]}``
+where an app is ``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code", "url"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+from collections.abc import Mapping
+from typing import Any, cast
+
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .core.errorpage import error_json
+from .core.errors import AppFailed
+from .named import manager_of
+from .processes import ManagedApp
+from .specs import ServerSpec
+
+SPECS_KEY = "server_proxy_specs"
+_ICON_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
+
+
+def _specs(handler: web.RequestHandler) -> Mapping[str, ServerSpec]:
+    return cast(Mapping[str, ServerSpec], handler.settings[SPECS_KEY])
+
+
+def app_url(base_url: str, spec: ServerSpec) -> str:
+    return url_path_join(base_url, spec.launcher_entry.path_info or spec.name + "/")
+
+
+def servers_info(base_url: str, specs: Mapping[str, ServerSpec]) -> dict[str, Any]:
+    """The peer's ``servers-info`` document (what launchers and menus are built from)."""
+    processes = []
+    for spec in specs.values():
+        entry = spec.launcher_entry
+        launcher: dict[str, Any] = {
+            "enabled": entry.enabled,
+            "title": entry.title or spec.name,
+            "path_info": entry.path_info or spec.name + "/",
+            "category": entry.category,
+        }
+        if entry.icon_path:
+            launcher["icon_url"] = url_path_join(base_url, "server-proxy", "icon", spec.name)
+        processes.append(
+            {"name": spec.name, "launcher_entry": launcher, "new_browser_tab": spec.new_browser_tab}
+        )
+    return {"server_processes": processes}
+
+
+class ServersInfoHandler(JupyterHandler):  # type: ignore[misc]
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(servers_info(self.base_url, _specs(self))))
+
+
+class IconHandler(JupyterHandler):  # type: ignore[misc]
+    """The icon of an app, with a Content-Type browsers will render (svg, png, ico)."""
+
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        spec = _specs(self).get(name)
+        if spec is None or not spec.launcher_entry.icon_path:
+            raise web.HTTPError(404, "no icon for this app")
+        path = spec.launcher_entry.icon_path
+        ext = os.path.splitext(path)[1].lower()
+        content_type = _ICON_TYPES.get(ext) or mimetypes.guess_type(path)[0]
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            self.log.warning("icon of %s unreadable at %s: %s", name, path, e)
+            raise web.HTTPError(404, "icon file unreadable") from e
+        self.set_header("Content-Type", content_type or "application/octet-stream")
+        self.set_header("Cache-Control", "private, max-age=3600")
+        self.finish(data)
+
+
+class _AppAPIHandler(APIHandler):  # type: ignore[misc]
+    def _app(self, name: str) -> tuple[ServerSpec, ManagedApp]:
+        spec = _specs(self).get(name)
+        if spec is None:
+            raise web.HTTPError(404, f"no app named {name!r}")
+        return spec, manager_of(self.settings).get(name)
+
+    def _describe(self, spec: ServerSpec, app: ManagedApp) -> dict[str, Any]:
+        info = dict(app.info())
+        info["url"] = app_url(self.base_url, spec)
+        return info
+
+    def _fail(self, error: AppFailed) -> None:
+        self.set_status(error.status)
+        self.finish(json.dumps(error_json(error)))
+
+
+class ServersHandler(_AppAPIHandler):
+    @web.authenticated
+    def get(self) -> None:
+        apps = manager_of(self.settings)
+        self.finish(
+            json.dumps(
+                {
+                    "servers": [
+                        self._describe(spec, apps.get(name)) for name, spec in _specs(self).items()
+                    ]
+                }
+            )
+        )
+
+
+class ServerHandler(_AppAPIHandler):
+    @web.authenticated
+    def get(self, name: str) -> None:
+        spec, app = self._app(name)
+        self.finish(json.dumps(self._describe(spec, app)))
+
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        spec, app = self._app(name)
+        try:
+            await app.ensure_ready()
+        except AppFailed as e:
+            self._fail(e)
+            return
+        self.finish(json.dumps(self._describe(spec, app)))
+
+    @web.authenticated
+    async def delete(self, name: str) -> None:
+        spec, app = self._app(name)
+        await app.stop()
+        self.finish(json.dumps(self._describe(spec, app)))
+
+
+class RestartHandler(_AppAPIHandler):
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        spec, app = self._app(name)
+        try:
+            await app.restart()
+        except AppFailed as e:
+            self._fail(e)
+            return
+        self.finish(json.dumps(self._describe(spec, app)))
+
+
+class LogsHandler(_AppAPIHandler):
+    @web.authenticated
+    def get(self, name: str) -> None:
+        _, app = self._app(name)
+        self.finish(json.dumps({"name": name, "lines": list(app.log_tail())}))
+
+
+def api_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
+    def under(pattern: str) -> str:
+        return url_path_join(base_url, "server-proxy", pattern)
+
+    name = r"([^/]+)"
+    return [
+        (under("servers-info"), ServersInfoHandler),
+        (under(f"icon/{name}"), IconHandler),
+        (under("api/servers/?"), ServersHandler),
+        (under(f"api/servers/{name}/restart"), RestartHandler),
+        (under(f"api/servers/{name}/logs"), LogsHandler),
+        (under(f"api/servers/{name}"), ServerHandler),
+    ]

@@ -1,0 +1,70 @@
+"""What a user sees when the proxy cannot deliver: a small page, or JSON for API clients.
+
+Rule: every piece of text that may come from a request, an app or a log is HTML-escaped here
+(the peer's GHSA-fvcq-4x64-hqxr came from a path echoed into an error page).
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from .errors import AppFailed, ProxyError
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{status} {title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }}
+pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap; }}
+.muted {{ color: #666; }}
+</style></head>
+<body>
+<h1>{status} {title}</h1>
+<p>{message}</p>
+{extra}
+<p class="muted">jupyter-server-proxy</p>
+</body>
+</html>
+"""
+
+
+def error_html(error: ProxyError) -> str:
+    extra = []
+    if isinstance(error, AppFailed):
+        if error.command:
+            extra.append(f"<p>Command: <code>{escape(' '.join(error.command))}</code></p>")
+        if error.exit_code is not None:
+            extra.append(f"<p>Exit code: <code>{error.exit_code}</code></p>")
+    if error.details:
+        extra.append("<p>Last lines of its log:</p>")
+        extra.append(f"<pre>{escape(chr(10).join(error.details))}</pre>")
+    return _PAGE.format(
+        status=error.status,
+        title=escape(error.title),
+        message=escape(error.message),
+        extra="\n".join(extra),
+    )
+
+
+def error_json(error: ProxyError) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": error.status, "title": error.title, "message": error.message}
+    if isinstance(error, AppFailed):
+        body.update(
+            app=error.app,
+            reason=error.reason,
+            command=list(error.command),
+            exit_code=error.exit_code,
+            log_tail=list(error.log_tail),
+        )
+    return body
+
+
+def wants_json(accept: str | None) -> bool:
+    """API clients (``Accept: application/json`` ahead of HTML) get JSON errors."""
+    if not accept:
+        return False
+    accept = accept.lower()
+    j = accept.find("application/json")
+    h = accept.find("text/html")
+    return j >= 0 and (h < 0 or j < h)

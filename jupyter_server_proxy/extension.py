@@ -1,0 +1,76 @@
+"""Wiring into jupyter_server: config -> engine, app manager and routes; and teardown.
+
+This is an ``ExtensionApp`` (not a bare module hook) because only extension apps get a
+``stop_extension`` call when the server stops (Ctrl-C, SIGTERM, ``POST /api/shutdown``), and that
+is where every app we started is stopped, so that no child of ours outlives the server.
+"""
+
+from __future__ import annotations
+
+import atexit
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Instance
+
+from .config import ServerProxy, load_specs
+from .engine import SETTINGS_KEY, Engine, EngineSettings
+from .processes import AppManager
+
+MANAGER_KEY = "server_proxy_manager"
+SPECS_KEY = "server_proxy_specs"
+PROBLEMS_KEY = "server_proxy_problems"
+
+
+def engine_settings(config: ServerProxy) -> EngineSettings:
+    return EngineSettings(
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        limit_per_host=config.pool_limit_per_host,
+        websocket_max_message_size=config.websocket_max_message_size,
+        websocket_ping_interval=config.websocket_ping_interval,
+        rewrite_buffer_limit=config.rewrite_buffer_limit,
+    )
+
+
+class ServerProxyApp(ExtensionApp):  # type: ignore[misc]
+    name = "jupyter_server_proxy"
+    load_other_extensions = True
+    classes = [ServerProxy]
+
+    server_proxy = Instance(ServerProxy, allow_none=True)
+    manager = Instance(AppManager, allow_none=True)
+    engine = Instance(Engine, allow_none=True)
+
+    def initialize_settings(self) -> None:
+        web_app = self.serverapp.web_app
+        base_url = web_app.settings.get("base_url", "/")
+        self.server_proxy = ServerProxy(parent=self.serverapp)
+        specs, problems = load_specs(self.server_proxy, self.log)
+        for problem in problems:
+            self.log.warning("jupyter-server-proxy: %s", problem)
+        self.engine = Engine(engine_settings(self.server_proxy))
+        self.manager = AppManager(specs, base_url=base_url, log=self.log)
+        atexit.register(self.manager.kill_all_sync)
+        web_app.settings[SETTINGS_KEY] = self.engine
+        web_app.settings[MANAGER_KEY] = self.manager
+        web_app.settings[SPECS_KEY] = specs
+        web_app.settings[PROBLEMS_KEY] = problems
+
+    def initialize_handlers(self) -> None:
+        from .routes import routes
+
+        assert self.server_proxy is not None and self.manager is not None
+        web_app = self.serverapp.web_app
+        base_url = web_app.settings.get("base_url", "/")
+        web_app.add_handlers(
+            ".*",
+            routes(base_url, self.server_proxy, web_app.settings[SPECS_KEY]),
+        )
+
+    async def stop_extension(self) -> None:
+        if self.manager is not None:
+            await self.manager.stop_all()
+        if self.engine is not None:
+            await self.engine.close()
+

@@ -1,0 +1,659 @@
+"""Tornado handlers: the thin layer between Jupyter's web server and the proxy engine.
+
+The class names and method signatures here are a public API: dask's ``distributed`` and
+``dask-labextension`` subclass ``ProxyHandler``; jupyter-remote-desktop-proxy imports
+``AddSlashHandler``. What they rely on (kept deliberately):
+
+- ``ProxyHandler`` is both a tornado ``WebSocketHandler`` and a jupyter_server ``JupyterHandler``,
+  and works in a plain ``tornado.web.Application`` without Jupyter's settings.
+- Subclasses replace ``initialize``, ``prepare`` and ``get_current_user`` without calling
+  ``super()``; so per-instance state is set in ``__init__`` and nothing depends on our ``prepare``.
+- ``proxy(host, port, proxied_path)`` and ``proxy_open(host, port, proxied_path="")`` keep their
+  positional signatures (``port`` may be a string). Subclasses override ``proxy`` with two
+  arguments, so this module never calls ``self.proxy`` itself: ``get`` goes to ``http_get`` (or
+  ``open`` for an upgrade) and the other methods to ``post``/``put``/..., which subclasses map.
+- The upstream URL comes from ``(host, port, proxied_path)`` and the query, never ``request.uri``.
+
+Data flows one way: route arguments -> target -> upstream exchange -> client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, cast
+
+import aiohttp
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import httputil, web
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketHandler
+
+from .core.errorpage import error_html, error_json, wants_json
+from .core.errors import HostNotAllowed, ProxyError, UpstreamUnavailable
+from .core.headers import (
+    HeaderInjection,
+    downstream_response_headers,
+    is_websocket_upgrade,
+    strip_token_query,
+    upstream_request_headers,
+)
+from .core.location import backend_authorities, rewrite_location
+from .core.routing import (
+    Target,
+    check_host_allowed,
+    parse_host,
+    parse_port,
+    raw_suffix,
+    upstream_target_uri,
+)
+from .engine import Engine, engine_for
+from .rewrite import RewritableResponse, run_rewrite_hooks
+from .utils import call_with_asked_args
+from .websocket import WebSocketBridge, close_code_for_client
+
+__all__ = [
+    "AddSlashHandler",
+    "LocalProxyHandler",
+    "ProxyHandler",
+    "RemoteProxyHandler",
+    "RewritableResponse",
+    "SuperviseAndProxyHandler",
+]
+
+#: Request bodies are read in chunks of this size and at most this many wait for the backend,
+#: so an upload holds at most ``_BODY_QUEUE * 64 KiB`` in memory however large it is.
+_BODY_QUEUE = 4
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Hop-by-hop or meaningless towards the backend besides the RFC 9110 §7.6.1 set: ``Expect`` is
+# answered by tornado itself (100-continue) and ``Host`` is kept as the client sent it.
+_REQUEST_DROP = frozenset({"expect"})
+_LOCATION_HEADERS = ("Location", "Content-Location")
+
+
+class _WsPhase(enum.Enum):
+    """Where a websocket upgrade stands; ``proxy_open`` is entered once per phase change."""
+
+    NONE = "none"  # a plain HTTP request
+    CONNECTING = "connecting"  # backend handshake in progress; the client is not yet accepted
+    ACCEPTING = "accepting"  # backend connected; tornado is accepting the client
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _allowed_by(handler: ProxyHandler, host: str) -> None:
+    allow = handler.host_allowlist
+    if callable(allow):
+        if not call_with_asked_args(allow, {"handler": handler, "host": host}):
+            raise HostNotAllowed(f"host {host!r} is not allowed by c.ServerProxy.host_allowlist")
+        return
+    check_host_allowed(host, list(allow))
+
+
+@web.stream_request_body
+class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+    """Proxy HTTP and websockets to ``host:port``; the base of every proxy route."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.proxy_base = ""
+        self.absolute_url: bool = kwargs.pop("absolute_url", False)
+        self.host_allowlist: list[str] | Callable[..., Any] = kwargs.pop(
+            "host_allowlist", ["localhost", "127.0.0.1"]
+        )
+        hooks = kwargs.pop("rewrite_response", ())
+        self.rewrite_response: tuple[Callable[..., Any], ...] = (
+            (hooks,) if callable(hooks) else tuple(hooks)
+        )
+        self.subprotocols: list[str] | None = None
+        self._ws_phase = _WsPhase.NONE
+        self._ws_bridge: WebSocketBridge | None = None
+        self._exchange: asyncio.Task[None] | None = None
+        self._body: asyncio.Queue[bytes | None] | None = None
+        self._client_gone = False
+        super().__init__(*args, **kwargs)
+
+    # -- framework plumbing ---------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        return engine_for(self.settings)
+
+    @property
+    def base_url(self) -> str:
+        return cast(str, self.settings.get("base_url", "/"))
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        # An unauthenticated websocket gets 403, never a redirect to a login page.
+        if is_websocket_upgrade(self.request.headers.get_all()) and _accepts_redirect_flag():
+            await JupyterHandler.prepare(self, _redirect_to_login=False)
+            return
+        result = JupyterHandler.prepare(self)
+        if inspect.isawaitable(result):
+            await result
+
+    def check_xsrf_cookie(self) -> None:
+        """A proxied app's pages cannot know Jupyter's ``_xsrf``; CSRF defence is the app's own.
+        Authentication still applies to every request."""
+
+    def check_origin(self, origin: str | None = None) -> bool:
+        if "identity_provider" not in self.settings:
+            # A plain tornado app (dask's scheduler): tornado's same-origin rule.
+            return bool(WebSocketHandler.check_origin(self, origin or ""))
+        return bool(JupyterHandler.check_origin(self, origin or ""))
+
+    @property
+    def max_message_size(self) -> int:
+        return self.engine.settings.websocket_max_message_size
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.engine.settings.websocket_ping_interval or None
+
+    def get_compression_options(self) -> dict[str, Any] | None:
+        return None  # bytes pass as they are; compressing on loopback costs CPU for nothing
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        """Accept the client with the subprotocol the *backend* chose (we connect it first)."""
+        bridge = self._ws_bridge
+        return bridge.backend.protocol if bridge is not None else None
+
+    # -- dispatch: every method funnels into the subclass-overridable names -----------------
+
+    @web.authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if is_websocket_upgrade(self.request.headers.get_all()):
+            self._ws_phase = _WsPhase.CONNECTING
+            await _maybe_await(self.open(*args, **kwargs))
+            return
+        await _maybe_await(self.http_get(*args, **kwargs))
+
+    async def http_get(self, host: str, port: str | int, proxied_path: str = "") -> None:
+        await self.proxy(host, port, proxied_path)
+
+    async def open(self, host: str, port: str | int, proxied_path: str = "") -> None:  # type: ignore[override]
+        await self.proxy_open(host, port, proxied_path)
+
+    @web.authenticated
+    def post(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    @web.authenticated
+    def put(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    @web.authenticated
+    def delete(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    @web.authenticated
+    def head(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    @web.authenticated
+    def patch(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    @web.authenticated
+    def options(self, host: str, port: str | int, proxied_path: str = "") -> Awaitable[None]:
+        return self.proxy(host, port, proxied_path)
+
+    # -- request bodies, streamed ----------------------------------------------------------
+
+    async def data_received(self, chunk: bytes) -> None:
+        """Tornado calls this per body chunk *before* the method. We start the exchange at the
+        first chunk by dispatching the method early, and awaiting the bounded queue pauses
+        reading from the client while the backend is slower (backpressure)."""
+        if self._body is None:
+            self._body = asyncio.Queue(maxsize=_BODY_QUEUE)
+            method = getattr(self, (self.request.method or "post").lower())
+            self._exchange = asyncio.ensure_future(
+                _maybe_await(method(*self.path_args, **self.path_kwargs))
+            )
+        exchange = self._exchange
+        if exchange is None or exchange.done():
+            return  # the exchange ended early (error or backend answered); drop the rest
+        put = asyncio.ensure_future(self._body.put(chunk))
+        await asyncio.wait({put, exchange}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+
+    async def _body_chunks(self) -> AsyncIterator[bytes]:
+        assert self._body is not None
+        while True:
+            chunk = await self._body.get()
+            if chunk is None:
+                return
+            yield chunk
+
+    # -- the proxy entry points ------------------------------------------------------------
+
+    def _target(self, host: str, port: str | int) -> Target:
+        """Validate and authorize a ``host:port`` target from the URL."""
+        checked = parse_host(str(host))
+        number = parse_port(port)
+        _allowed_by(self, checked)
+        return Target(host=checked, port=number)
+
+    def _paths(self, proxied_path: str) -> tuple[str, str]:
+        """(context path the client sees as the backend's root, raw proxied path)."""
+        raw = raw_suffix(self.request.path, proxied_path or "")
+        if raw and self.request.path.endswith(raw):
+            context = self.request.path[: len(self.request.path) - len(raw)]
+        elif not raw:
+            context = self.request.path
+        else:
+            context = url_path_join(self.base_url, self.proxy_base or "proxy")
+        return context.rstrip("/"), raw
+
+    def _upstream_path(self, context: str, raw: str) -> str:
+        if self.absolute_url:
+            return context + (raw or "")
+        return raw or "/"
+
+    async def proxy(self, host: str, port: str | int, proxied_path: str) -> None:
+        """Proxy this HTTP request to ``host:port`` + ``proxied_path`` (positional API)."""
+
+        async def exchange() -> None:
+            target = self._target(host, port)
+            context, raw = self._paths(proxied_path)
+            await self._exchange_http(target, context, self._upstream_path(context, raw))
+
+        await self._run_http(exchange)
+
+    async def _run_http(self, exchange: Callable[[], Awaitable[None]]) -> None:
+        """Run one HTTP exchange: authenticated, entered once, errors turned into pages."""
+        if not self.current_user:
+            raise web.HTTPError(403)
+        if self._exchange is not None and asyncio.current_task() is not self._exchange:
+            # The body has been fully received (tornado calls the method only then); the exchange
+            # started at the first chunk. Signal the end of the body and wait for it.
+            await self._finish_body()
+            return
+        try:
+            await exchange()
+        except ProxyError as e:
+            self._write_proxy_error(e)
+
+    async def _finish_body(self) -> None:
+        assert self._exchange is not None and self._body is not None
+        if not self._exchange.done():
+            put = asyncio.ensure_future(self._body.put(None))
+            await asyncio.wait({put, self._exchange}, return_when=asyncio.FIRST_COMPLETED)
+            if not put.done():
+                put.cancel()
+        await self._exchange
+
+    def _record_activity(self) -> None:
+        """Proxied traffic is user activity for JupyterHub's idle culler (read through
+        jupyter_server's ``last_activity()``, which takes every ``*_last_activity`` setting)."""
+        from jupyter_server._tz import utcnow
+
+        self.settings["api_last_activity"] = utcnow()
+
+    def _should_record_activity(self) -> bool:
+        return True
+
+    def _request_headers_override(self) -> dict[str, str]:
+        return {}
+
+    def _identity(self) -> tuple[str | None, str | None, bool]:
+        """(server token, login cookie name, authenticated by an Authorization header)."""
+        provider = self.settings.get("identity_provider")
+        if provider is None:
+            return None, None, False
+        token = getattr(provider, "token", None) or None
+        try:
+            cookie = provider.get_cookie_name(self)
+        except Exception:  # an identity provider of JupyterHub's may not have one
+            cookie = None
+        by_header = bool(
+            self.request.headers.get("Authorization")
+            and getattr(provider, "is_token_authenticated", lambda h: False)(self)
+            and "token" not in self.request.query_arguments
+        )
+        return token, cookie, by_header
+
+    def _upstream_headers(self, context: str, *, websocket: bool = False) -> list[tuple[str, str]]:
+        token, cookie, by_header = self._identity()
+        items = [
+            (n, v) for n, v in self.request.headers.get_all() if n.lower() not in _REQUEST_DROP
+        ]
+        return upstream_request_headers(
+            items,
+            context_path=context,
+            server_token=token,
+            login_cookie=cookie,
+            header_authenticated=by_header,
+            overrides=self._request_headers_override(),
+            websocket=websocket,
+        )
+
+    def _upstream_uri(self, path: str) -> str:
+        token, _, _ = self._identity()
+        return upstream_target_uri(path, strip_token_query(self.request.query, token))
+
+    async def _exchange_http(self, target: Target, context: str, path: str) -> None:
+        if self._should_record_activity():
+            self._record_activity()
+        method = self.request.method or "GET"
+        headers = self._upstream_headers(context)
+        body: AsyncIterator[bytes] | bytes | None
+        if self._body is not None:
+            body = self._body_chunks()
+        elif method in _NO_BODY_METHODS and "Content-Length" not in self.request.headers:
+            body = None
+        else:
+            body = self.request.body or b""
+        response = await self.engine.upstream.request(
+            method, target, self._upstream_uri(path), headers, body
+        )
+        try:
+            await self._relay_response(response, target, context, path)
+        finally:
+            if response.content.at_eof():
+                response.release()  # fully read: the connection goes back to the pool
+            else:
+                response.close()  # unread bytes: this connection cannot be reused
+
+    def _rewrite_locations(
+        self, headers: list[tuple[str, str]], target: Target, context: str
+    ) -> list[tuple[str, str]]:
+        authorities = backend_authorities(target.host, target.port, self.request.host)
+        out = []
+        for name, value in headers:
+            if name.title() in _LOCATION_HEADERS:
+                value = rewrite_location(
+                    value,
+                    prefix=context,
+                    backend_authorities=authorities,
+                    absolute_url=self.absolute_url,
+                )
+            out.append((name, value))
+        return out
+
+    async def _relay_response(
+        self, response: aiohttp.ClientResponse, target: Target, context: str, path: str
+    ) -> None:
+        try:
+            raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+            headers = downstream_response_headers(raw)
+        except HeaderInjection as e:
+            raise UpstreamUnavailable(f"the backend sent an invalid header: {e}") from e
+        headers = self._rewrite_locations(headers, target, context)
+        hooks = self._rewrite_hooks()
+        if hooks:
+            await self._relay_rewritten(response, headers, hooks, target, path)
+            return
+        self._start_response(response.status, response.reason, headers)
+        if self.request.method == "HEAD" or response.status in (204, 304):
+            await self._finish_quietly()
+            return
+        try:
+            async for chunk in response.content.iter_any():
+                self.write(chunk)
+                await self.flush()  # resolves once the client took the bytes: backpressure
+        except StreamClosedError:
+            self._client_gone = True
+            return  # the client left; ``finally`` above closes the backend connection
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError):
+            # The backend broke off mid-body. The status is already sent, so the only honest
+            # signal left is to abort the client connection instead of ending the body cleanly.
+            self.log.warning("backend %s broke off the response to %s", target, self.request.path)
+            self._abort_client()
+            return
+        except asyncio.TimeoutError:
+            self.log.warning("backend %s went silent mid-response", target)
+            self._abort_client()
+            return
+        await self._finish_quietly()
+
+    def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
+        return self.rewrite_response
+
+    async def _relay_rewritten(
+        self,
+        response: aiohttp.ClientResponse,
+        headers: list[tuple[str, str]],
+        hooks: Sequence[Callable[..., Any]],
+        target: Target,
+        path: str,
+    ) -> None:
+        limit = self.engine.settings.rewrite_buffer_limit
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamUnavailable(
+                    f"the response is larger than c.ServerProxy.rewrite_buffer_limit "
+                    f"({limit} bytes), which a rewrite_response hook needs to hold in memory"
+                )
+            chunks.append(chunk)
+        rewritable = RewritableResponse.from_parts(
+            code=response.status,
+            reason=response.reason,
+            headers=headers,
+            body=b"".join(chunks),
+            request=self.request,
+            url=str(response.url),
+        )
+        run_rewrite_hooks(
+            hooks,
+            rewritable,
+            {
+                "request": self.request,
+                "host": target.host,
+                "port": target.port if target.port is not None else target.unix_socket,
+                "path": path,
+            },
+        )
+        new_headers = [
+            (n, v) for n, v in rewritable.headers.get_all() if n.lower() != "content-length"
+        ]
+        self._start_response(rewritable.code, rewritable.reason, new_headers)
+        if self.request.method != "HEAD" and rewritable.code not in (204, 304):
+            self.write(rewritable.body)
+        await self._finish_quietly()
+
+    def _start_response(self, status: int, reason: str | None, headers: list[tuple[str, str]]) -> None:
+        self.set_status(status, reason or httputil.responses.get(status, "Unknown"))
+        # Tornado and Jupyter add defaults (Content-Type, Server, CSP, ...). A backend's own
+        # field replaces ours of the same name; repeated backend fields all survive.
+        for name in {n for n, _ in headers}:
+            self.clear_header(name)
+        if not any(n.lower() == "content-type" for n, _ in headers):
+            self.clear_header("Content-Type")
+        for name, value in headers:
+            self.add_header(name, value)
+
+    async def _finish_quietly(self) -> None:
+        try:
+            await self.finish()
+        except StreamClosedError:
+            self._client_gone = True
+
+    def _abort_client(self) -> None:
+        if self.request.connection is not None and hasattr(self.request.connection, "stream"):
+            stream = self.request.connection.stream
+            if stream is not None:
+                stream.close()
+        self._finished = True
+
+    def _write_proxy_error(self, error: ProxyError) -> None:
+        """The one place a ``ProxyError`` becomes an HTTP response (escaped, cause named)."""
+        if self._finished or self._client_gone:
+            return
+        if self._headers_written:
+            self._abort_client()
+            return
+        self.log.warning("proxy %s: %s", self.request.path, error.message)
+        self.clear()
+        self.set_status(error.status)
+        if wants_json(self.request.headers.get("Accept")):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(error_json(error)))
+        else:
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(error_html(error))
+
+    def on_connection_close(self) -> None:
+        """The client went away: cancel whatever waits for the backend and free it."""
+        self._client_gone = True
+        if self._exchange is not None and not self._exchange.done():
+            self._exchange.cancel()
+        super().on_connection_close()
+
+    # -- websockets ------------------------------------------------------------------------
+
+    async def proxy_open(self, host: str, port: str | int, proxied_path: str = "") -> None:
+        """Bridge a websocket to ``host:port`` + ``proxied_path`` (positional API)."""
+
+        async def connect() -> None:
+            target = self._target(host, port)
+            context, raw = self._paths(proxied_path)
+            await self._open_websocket(target, context, self._upstream_path(context, raw))
+
+        await self._run_open(connect)
+
+    async def _run_open(self, connect: Callable[[], Awaitable[None]]) -> None:
+        """Entered twice per websocket: first while the client still waits for its handshake
+        answer (we connect the backend, then let tornado accept the client with the backend's
+        subprotocol), and once more from tornado's own ``open`` callback after the accept, which
+        starts the relay."""
+        if self._ws_phase is _WsPhase.ACCEPTING:
+            self._ws_phase = _WsPhase.OPEN
+            assert self._ws_bridge is not None
+            self._ws_bridge.start(self)
+            return
+        if self._ws_phase is not _WsPhase.CONNECTING:
+            return
+        if not self.current_user:
+            raise web.HTTPError(403)
+        try:
+            await connect()
+        except ProxyError as e:
+            self._ws_phase = _WsPhase.CLOSED
+            self._write_proxy_error(e)
+
+    async def _open_websocket(self, target: Target, context: str, path: str) -> None:
+        origin = self.request.headers.get("Origin") or self.request.headers.get(
+            "Sec-Websocket-Origin"
+        )
+        if origin is not None and not self.check_origin(origin):
+            raise web.HTTPError(403, "Cross origin websockets not allowed")
+        if self._should_record_activity():
+            self._record_activity()
+        requested = self.request.headers.get("Sec-WebSocket-Protocol", "")
+        self.subprotocols = [p.strip() for p in requested.split(",") if p.strip()]
+        backend = await self.engine.upstream.websocket(
+            target,
+            self._upstream_uri(path),
+            self._upstream_headers(context, websocket=True),
+            self.subprotocols,
+        )
+        self._ws_bridge = WebSocketBridge(backend, on_activity=self._on_ws_activity)
+        for name, value in self._ws_bridge.handshake_headers():
+            self.add_header(name, value)
+        self._ws_phase = _WsPhase.ACCEPTING
+        try:
+            await WebSocketHandler.get(self, *self.path_args, **self.path_kwargs)
+        finally:
+            if self._ws_phase is not _WsPhase.OPEN:
+                # tornado refused the client (bad handshake, origin): let the backend go too.
+                await self._ws_bridge.close_backend(1001, "client handshake failed")
+            self._ws_phase = _WsPhase.CLOSED
+
+    def _on_ws_activity(self) -> None:
+        if self._should_record_activity():
+            self._record_activity()
+
+    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
+        if self._ws_bridge is not None:
+            await self._ws_bridge.to_backend(message)
+
+    def on_ping(self, data: bytes) -> None:
+        if self._ws_bridge is not None:
+            self._ws_bridge.ping_backend(data)
+
+    def on_pong(self, data: bytes) -> None:
+        if self._ws_bridge is not None:
+            self._ws_bridge.pong_backend(data)
+
+    def on_close(self) -> None:
+        if self._ws_bridge is not None:
+            code, reason = close_code_for_client(self.close_code, self.close_reason)
+            self._ws_bridge.client_closed(code, reason)
+        elif self._exchange is not None and not self._exchange.done():
+            self._exchange.cancel()
+
+
+class LocalProxyHandler(ProxyHandler):
+    """``/proxy/<port>/...``: a port on this machine (``localhost``)."""
+
+    async def http_get(self, port: str, proxied_path: str = "") -> None:  # type: ignore[override]
+        await self.proxy(port, proxied_path)
+
+    async def open(self, port: str, proxied_path: str = "") -> None:  # type: ignore[override]
+        await self.proxy_open("localhost", port, proxied_path)
+
+    def post(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def put(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def delete(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def head(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def patch(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def options(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(port, proxied_path)
+
+    def proxy(self, port: str, proxied_path: str) -> Awaitable[None]:  # type: ignore[override]
+        return super().proxy("localhost", port, proxied_path)
+
+
+class RemoteProxyHandler(ProxyHandler):
+    """``/proxy/<host>:<port>/...``: a host that passes ``c.ServerProxy.host_allowlist``."""
+
+    async def http_get(self, host: str, port: str, proxied_path: str = "") -> None:  # type: ignore[override]
+        await self.proxy(host, port, proxied_path)
+
+    async def open(self, host: str, port: str, proxied_path: str = "") -> None:  # type: ignore[override]
+        await self.proxy_open(host, port, proxied_path)
+
+    def proxy(self, host: str, port: str, proxied_path: str) -> Awaitable[None]:  # type: ignore[override]
+        return super().proxy(host, port, proxied_path)
+
+
+class AddSlashHandler(JupyterHandler):  # type: ignore[misc]
+    """``/<name>`` -> ``/<name>/``, keeping the query string."""
+
+    @web.authenticated
+    def get(self, *args: Any) -> None:
+        src = httputil.urlparse.urlparse(self.request.uri)  # type: ignore[attr-defined]
+        dest = src._replace(path=src.path + "/")
+        self.redirect(httputil.urlparse.urlunparse(dest))  # type: ignore[attr-defined]
+
+
+def _accepts_redirect_flag() -> bool:
+    return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+# Imported late: the named-app handler builds on ProxyHandler.
+from .named import SuperviseAndProxyHandler  # noqa: E402

@@ -1,0 +1,173 @@
+"""Handlers for named apps (``/<name>/...``): a supervised process behind the proxy engine.
+
+The route's only argument is the path after ``/<name>``. Per request: make sure the app is ready
+(starting it at most once, however many requests race), then proxy through the same engine as
+``/proxy/<port>/`` with the app's ``mappath``, ``request_headers_override`` and
+``rewrite_response`` applied. A failure to start is an ``AppFailed`` (503 with the exit code and log
+tail), rendered by the one error path in ``handlers.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Mapping
+from typing import Any, cast
+
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .core.errors import BadTarget
+from .core.routing import Target
+from .handlers import AddSlashHandler, ProxyHandler
+from .processes import AppManager, ManagedApp
+from .specs import ServerSpec
+from .utils import call_with_asked_args, fill_templates
+
+MANAGER_KEY = "server_proxy_manager"
+
+
+def manager_of(settings: Mapping[str, Any]) -> AppManager:
+    return cast(AppManager, settings[MANAGER_KEY])
+
+
+class SuperviseAndProxyHandler(ProxyHandler):
+    """Proxies ``/<name>/...`` to the app ``name``, starting it first if needed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.spec: ServerSpec = kwargs.pop("spec")
+        kwargs.setdefault("absolute_url", self.spec.absolute_url)
+        kwargs.setdefault("rewrite_response", self.spec.rewrite_response)
+        super().__init__(*args, **kwargs)
+        self.name = self.spec.name
+        self.proxy_base = self.spec.name
+        self._app_target: Target | None = None
+        self._excluded = [re.compile(p) for p in self.spec.exclude_last_activity_patterns]
+
+    @property
+    def app(self) -> ManagedApp:
+        return manager_of(self.settings).get(self.name)
+
+    async def _ready_target(self) -> Target:
+        ready = await self.app.ensure_ready()
+        self._app_target = Target(
+            host=ready.host or "127.0.0.1", port=ready.port, unix_socket=ready.unix_socket
+        )
+        return self._app_target
+
+    def _template_values(self) -> dict[str, Any]:
+        target = self._app_target
+        return {
+            "port": target.port if target and target.port is not None else "",
+            "unix_socket": target.unix_socket if target and target.unix_socket else "",
+            "base_url": self.base_url,
+        }
+
+    def _request_headers_override(self) -> dict[str, str]:
+        return cast(
+            dict[str, str],
+            fill_templates(dict(self.spec.request_headers_override), self._template_values()),
+        )
+
+    def _map_path(self, raw: str) -> str:
+        mappath = self.spec.mappath
+        if callable(mappath):
+            return str(call_with_asked_args(mappath, {"path": raw}))
+        return mappath.get(raw, raw)
+
+    def _should_record_activity(self) -> bool:
+        rule = self.spec.update_last_activity
+        path = self.request.path
+        if any(p.search(path) for p in self._excluded):
+            return False
+        if callable(rule):
+            return bool(
+                call_with_asked_args(rule, {"request": self.request, "path": path, "handler": self})
+            )
+        return bool(rule)
+
+    def _named_paths(self, path: str) -> tuple[str, str]:
+        """(context path ``{base_url}{name}``, raw path after it) for this request."""
+        _, raw = self._paths(path)
+        return url_path_join(self.base_url, self.name).rstrip("/"), raw
+
+    async def _named_exchange(self, path: str) -> None:
+        if self.spec.raw_socket_proxy:
+            self.set_header("Allow", "GET")
+            raise web.HTTPError(405, f"{self.name} is a raw socket app: connect with a websocket")
+        target = await self._ready_target()
+        context, raw = self._named_paths(path)
+        upstream = context + raw if self.absolute_url else self._map_path(raw or "/")
+        await self._exchange_http(target, context, upstream)
+
+    async def _named_connect(self, path: str) -> None:
+        target = await self._ready_target()
+        context, raw = self._named_paths(path)
+        if self.spec.raw_socket_proxy:
+            from .rawsocket import open_raw_socket
+
+            await open_raw_socket(self, target)
+            return
+        upstream = context + raw if self.absolute_url else self._map_path(raw or "/")
+        await self._open_websocket(target, context, upstream)
+
+    # One-argument methods: the route captures only the path after the name.
+    async def http_get(self, path: str = "") -> None:  # type: ignore[override]
+        await self._run_http(lambda: self._named_exchange(path))
+
+    async def open(self, path: str = "") -> None:  # type: ignore[override]
+        await self._run_open(lambda: self._named_connect(path))
+
+    def _method(self, path: str) -> Awaitable[None]:
+        return self._run_http(lambda: self._named_exchange(path))
+
+    def post(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+    def put(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+    def delete(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+    def head(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+    def patch(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+    def options(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self._method(path)
+
+
+class BadTargetHandler(JupyterHandler):  # type: ignore[misc]
+    """``/proxy/<anything else>``: say what a proxy target looks like, instead of a bare 404."""
+
+    def _explain(self, what: str) -> None:
+        error = BadTarget(
+            f"{what!r} is not a proxy target: use /proxy/<port>/, /proxy/<host>:<port>/, "
+            "or the same under /proxy/absolute/"
+        )
+        from .core.errorpage import error_html
+
+        self.set_status(error.status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(error_html(error))
+
+    @web.authenticated
+    def get(self, what: str) -> None:
+        self._explain(what)
+
+    post = put = delete = patch = options = head = get
+
+
+def named_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
+    out: list[Any] = []
+    for name, spec in specs.items():
+        pattern = re.escape(name)
+        out.append((url_path_join(base_url, pattern), AddSlashHandler))
+        out.append(
+            (url_path_join(base_url, pattern) + r"(/.*)", SuperviseAndProxyHandler, {"spec": spec})
+        )
+    return out
+

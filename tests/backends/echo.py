@@ -1,0 +1,190 @@
+"""A real backend for the engine's tests (aiohttp), on a TCP port or a unix socket.
+
+Routes (everything else echoes):
+  /echo/...            JSON: method, raw path, query, headers (as a list of pairs), body length
+  /bytes/<n>           n bytes ("x"), streamed in 64 KiB chunks, never held whole
+  /sink                reads any upload as a stream; JSON {"received": n, "sha256": ...}
+  /redirect?to=<loc>   302 with that Location
+  /cookies             two Set-Cookie headers
+  /sse/<n>             text/event-stream: n events, each flushed on its own; waits for
+                       /sse-go before the last one, so a test can see the first arrive early
+  /die/<n>             announces 10 MiB, sends n bytes, then kills the connection
+  /slow-head           never answers (until the client leaves)
+  /gzip                a body with Content-Encoding: gzip, as stored
+  /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
+                       answers with the subprotocol it was offered first; sets a cookie
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import hashlib
+import json
+import sys
+
+from aiohttp import WSMsgType, web
+
+_sse_go = asyncio.Event()
+_events: dict[str, int] = {"disconnects": 0}
+
+
+async def echo(request: web.Request) -> web.Response:
+    body = await request.read()
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.raw_path.split("?", 1)[0],
+            "raw_path": request.raw_path,
+            "query": request.query_string,
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.raw_headers],
+            "body_length": len(body),
+            "body": body[:1024].decode("latin-1"),
+        }
+    )
+
+
+async def stream_bytes(request: web.Request) -> web.StreamResponse:
+    n = int(request.match_info["n"])
+    resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    resp.content_length = n
+    await resp.prepare(request)
+    chunk = b"x" * 65536
+    sent = 0
+    try:
+        while sent < n:
+            part = chunk[: min(len(chunk), n - sent)]
+            await resp.write(part)
+            sent += len(part)
+    except (ConnectionResetError, asyncio.CancelledError):
+        _events["disconnects"] += 1
+        raise
+    await resp.write_eof()
+    return resp
+
+
+async def sink(request: web.Request) -> web.Response:
+    digest = hashlib.sha256()
+    n = 0
+    async for chunk in request.content.iter_any():
+        n += len(chunk)
+        digest.update(chunk)
+    return web.json_response({"received": n, "sha256": digest.hexdigest()})
+
+
+async def redirect(request: web.Request) -> web.Response:
+    return web.Response(status=302, headers={"Location": request.query["to"]})
+
+
+async def cookies(request: web.Request) -> web.Response:
+    resp = web.Response(text="ok")
+    resp.headers.add("Set-Cookie", "a=1; Path=/")
+    resp.headers.add("Set-Cookie", "b=2; Path=/")
+    return resp
+
+
+async def sse(request: web.Request) -> web.StreamResponse:
+    n = int(request.match_info["n"])
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await resp.prepare(request)
+    for i in range(n):
+        if i == n - 1:
+            await _sse_go.wait()
+        await resp.write(f"data: event {i}\n\n".encode())
+    _sse_go.clear()
+    return resp
+
+
+async def sse_go(request: web.Request) -> web.Response:
+    _sse_go.set()
+    return web.Response(text="go")
+
+
+async def die(request: web.Request) -> web.StreamResponse:
+    n = int(request.match_info["n"])
+    resp = web.StreamResponse()
+    resp.content_length = 10 << 20
+    await resp.prepare(request)
+    await resp.write(b"y" * n)
+    await asyncio.sleep(0)
+    assert request.transport is not None
+    request.transport.abort()
+    return resp
+
+
+async def slow_head(request: web.Request) -> web.Response:
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        _events["disconnects"] += 1
+        raise
+    raise AssertionError
+
+
+async def events(request: web.Request) -> web.Response:
+    return web.json_response(_events)
+
+
+async def gz(request: web.Request) -> web.Response:
+    return web.Response(
+        body=gzip.compress(b"hello gzip"),
+        headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
+    )
+
+
+async def ws(request: web.Request) -> web.WebSocketResponse:
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    sock = web.WebSocketResponse(protocols=offered[:1], max_msg_size=0, autoping=True)
+    sock.headers["Set-Cookie"] = "wscookie=1; Path=/"
+    await sock.prepare(request)
+    async for msg in sock:
+        if msg.type == WSMsgType.TEXT:
+            if msg.data.startswith("close:"):
+                _, code, reason = msg.data.split(":", 2)
+                await sock.close(code=int(code), message=reason.encode())
+                break
+            if msg.data == "headers":
+                await sock.send_str(json.dumps([[k, v] for k, v in request.headers.items()]))
+                continue
+            if msg.data == "path":
+                await sock.send_str(request.raw_path)
+                continue
+            await sock.send_str(msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            await sock.send_bytes(msg.data)
+    _events["ws_close_code"] = sock.close_code or 0
+    return sock
+
+
+def make_app() -> web.Application:
+    app = web.Application(client_max_size=0)
+    app.router.add_get("/bytes/{n}", stream_bytes)
+    app.router.add_route("*", "/sink", sink)
+    app.router.add_get("/redirect", redirect)
+    app.router.add_get("/cookies", cookies)
+    app.router.add_get("/sse/{n}", sse)
+    app.router.add_get("/sse-go", sse_go)
+    app.router.add_get("/die/{n}", die)
+    app.router.add_get("/slow-head", slow_head)
+    app.router.add_get("/events", events)
+    app.router.add_get("/gzip", gz)
+    app.router.add_get("/ws", ws)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--unix-socket")
+    args = parser.parse_args()
+    app = make_app()
+    if args.unix_socket:
+        web.run_app(app, path=args.unix_socket, print=None, handle_signals=True)
+    else:
+        web.run_app(app, host="127.0.0.1", port=args.port, print=None, handle_signals=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

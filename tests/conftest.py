@@ -1,0 +1,188 @@
+"""Shared fixtures: real Jupyter servers and real backends, on loopback and unix sockets.
+
+Every process a fixture starts is stopped when the fixture ends, and waits are bounded polls for
+a condition (a port that answers), never sleeps standing in for assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate, what: str, timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"gave up waiting for {what}")
+
+
+def _connects(port: int | None = None, path: str | None = None) -> bool:
+    family = socket.AF_UNIX if path else socket.AF_INET
+    with socket.socket(family) as s:
+        try:
+            s.connect(path if path else ("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(grace)
+
+
+@dataclass
+class Backend:
+    proc: subprocess.Popen[bytes]
+    port: int | None = None
+    unix_socket: str | None = None
+
+
+def start_backend(port: int | None = None, unix_socket: str | None = None) -> Backend:
+    args = ECHO + (["--unix-socket", unix_socket] if unix_socket else ["--port", str(port)])
+    proc = subprocess.Popen(args, start_new_session=True)
+    wait_until(lambda: _connects(port, unix_socket) or proc.poll() is not None, "backend")
+    assert proc.poll() is None, "test backend exited at start"
+    return Backend(proc, port, unix_socket)
+
+
+@pytest.fixture(scope="session")
+def backend() -> Iterator[Backend]:
+    b = start_backend(port=free_port())
+    yield b
+    stop_process(b.proc)
+
+
+@pytest.fixture(scope="session")
+def unix_backend() -> Iterator[Backend]:
+    d = tempfile.mkdtemp(prefix="jsp-test-")
+    b = start_backend(unix_socket=os.path.join(d, "echo.sock"))
+    yield b
+    stop_process(b.proc)
+    os.rmdir(d) if not os.listdir(d) else None
+
+
+@dataclass
+class JupyterServer:
+    """A real ``jupyter server`` in its own process group, with isolated Jupyter directories."""
+
+    root: Path
+    config: str
+    base_url: str = "/"
+    extra_args: list[str] = field(default_factory=list)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self) -> JupyterServer:
+        for d in ("config", "data", "runtime", "home"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        (self.root / "config" / "jupyter_server_config.py").write_text(self.config)
+        env = dict(os.environ)
+        env.update(
+            JUPYTER_CONFIG_DIR=str(self.root / "config"),
+            JUPYTER_DATA_DIR=str(self.root / "data"),
+            JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
+            JUPYTER_PLATFORM_DIRS="1",
+            PYTHONWARNINGS="",
+        )
+        self.log_path = self.root / "server.log"
+        args = [
+            sys.executable, "-m", "jupyter_server",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.base_url={self.base_url}",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root / 'home'}",
+            "--allow-root",
+            *self.extra_args,
+        ]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                cwd=self.root,
+            )
+        wait_until(self._ready, f"jupyter server on {self.port}")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"jupyter server exited:\n{self.log()}")
+        try:
+            with urllib.request.urlopen(self.url("api/status") + f"?token={self.token}", timeout=5):
+                return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
+    def url(self, path: str = "", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{self.base_url}{path.lstrip('/')}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+
+@pytest.fixture
+def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    started: list[JupyterServer] = []
+
+    def make(config: str = "", base_url: str = "/", extra_args: list[str] | None = None) -> JupyterServer:
+        server = JupyterServer(
+            tmp_path_factory.mktemp("jupyter"), config, base_url, extra_args or []
+        )
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+def load_json(data: bytes) -> object:
+    return json.loads(data)
