@@ -54,7 +54,7 @@ from .core.routing import (
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
 from .utils import call_with_asked_args
-from .websocket import WebSocketBridge, close_code_for_client
+from .websocket import Bridge, WebSocketBridge, close_code_for_client
 
 __all__ = [
     "AddSlashHandler",
@@ -110,9 +110,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
         )
         self.subprotocols: list[str] | None = None
         self._ws_phase = _WsPhase.NONE
-        self._ws_bridge: WebSocketBridge | None = None
+        self._ws_bridge: Bridge | None = None
         self._exchange: asyncio.Task[None] | None = None
         self._body: asyncio.Queue[bytes | None] | None = None
+        self._inner: asyncio.Task[None] | None = None
         self._client_gone = False
         super().__init__(*args, **kwargs)
 
@@ -127,13 +128,17 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
         return cast(str, self.settings.get("base_url", "/"))
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        # An unauthenticated websocket gets 403, never a redirect to a login page.
-        if is_websocket_upgrade(self.request.headers.get_all()) and _accepts_redirect_flag():
-            await JupyterHandler.prepare(self, _redirect_to_login=False)
-            return
-        result = JupyterHandler.prepare(self)
+        upgrade = is_websocket_upgrade(self.request.headers.get_all())
+        if upgrade and _accepts_redirect_flag():
+            result = JupyterHandler.prepare(self, _redirect_to_login=False)
+        else:
+            result = JupyterHandler.prepare(self)
         if inspect.isawaitable(result):
             await result
+        if upgrade and not self.current_user:
+            # An unauthenticated websocket gets 403 before anything reaches the backend, never a
+            # redirect to a login page (jupyter_server's ``@ws_authenticated`` rule).
+            raise web.HTTPError(403)
 
     def check_xsrf_cookie(self) -> None:
         """A proxied app's pages cannot know Jupyter's ``_xsrf``; CSRF defence is the app's own.
@@ -159,7 +164,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         """Accept the client with the subprotocol the *backend* chose (we connect it first)."""
         bridge = self._ws_bridge
-        return bridge.backend.protocol if bridge is not None else None
+        return bridge.subprotocol if bridge is not None else None
 
     # -- dispatch: every method funnels into the subclass-overridable names -----------------
 
@@ -210,9 +215,14 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
         if self._body is None:
             self._body = asyncio.Queue(maxsize=_BODY_QUEUE)
             method = getattr(self, (self.request.method or "post").lower())
-            self._exchange = asyncio.ensure_future(
-                _maybe_await(method(*self.path_args, **self.path_kwargs))
-            )
+
+            async def dispatch() -> None:
+                await _maybe_await(method(*self.path_args, **self.path_kwargs))
+
+            self._exchange = asyncio.ensure_future(dispatch())
+            # Its outcome is collected by the method call tornado makes once the body is in;
+            # if the client vanished first, nobody will, so don't let asyncio complain.
+            self._exchange.add_done_callback(_consume_outcome)
         exchange = self._exchange
         if exchange is None or exchange.done():
             return  # the exchange ended early (error or backend answered); drop the rest
@@ -273,10 +283,15 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
             # started at the first chunk. Signal the end of the body and wait for it.
             await self._finish_body()
             return
+        inner = self._inner = asyncio.ensure_future(exchange())
         try:
-            await exchange()
+            await inner
         except ProxyError as e:
             self._write_proxy_error(e)
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            # The client left: the backend request was cancelled with it; nothing to answer.
 
     async def _finish_body(self) -> None:
         assert self._exchange is not None and self._body is not None
@@ -503,8 +518,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
     def on_connection_close(self) -> None:
         """The client went away: cancel whatever waits for the backend and free it."""
         self._client_gone = True
-        if self._exchange is not None and not self._exchange.done():
-            self._exchange.cancel()
+        if self._inner is not None and not self._inner.done():
+            self._inner.cancel()
         super().on_connection_close()
 
     # -- websockets ------------------------------------------------------------------------
@@ -539,14 +554,15 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
             self._ws_phase = _WsPhase.CLOSED
             self._write_proxy_error(e)
 
-    async def _open_websocket(self, target: Target, context: str, path: str) -> None:
+    def _check_ws_origin(self) -> None:
         origin = self.request.headers.get("Origin") or self.request.headers.get(
             "Sec-Websocket-Origin"
         )
         if origin is not None and not self.check_origin(origin):
             raise web.HTTPError(403, "Cross origin websockets not allowed")
-        if self._should_record_activity():
-            self._record_activity()
+
+    async def _open_websocket(self, target: Target, context: str, path: str) -> None:
+        self._check_ws_origin()
         requested = self.request.headers.get("Sec-WebSocket-Protocol", "")
         self.subprotocols = [p.strip() for p in requested.split(",") if p.strip()]
         backend = await self.engine.upstream.websocket(
@@ -555,16 +571,22 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
             self._upstream_headers(context, websocket=True),
             self.subprotocols,
         )
-        self._ws_bridge = WebSocketBridge(backend, on_activity=self._on_ws_activity)
-        for name, value in self._ws_bridge.handshake_headers():
+        await self._accept_bridged(WebSocketBridge(backend, on_activity=self._on_ws_activity))
+
+    async def _accept_bridged(self, bridge: Bridge) -> None:
+        """The backend side is connected: accept the client and relay until either side ends."""
+        if self._should_record_activity():
+            self._record_activity()
+        self._ws_bridge = bridge
+        for name, value in bridge.handshake_headers():
             self.add_header(name, value)
         self._ws_phase = _WsPhase.ACCEPTING
         try:
             await WebSocketHandler.get(self, *self.path_args, **self.path_kwargs)
         finally:
             if self._ws_phase is not _WsPhase.OPEN:
-                # tornado refused the client (bad handshake, origin): let the backend go too.
-                await self._ws_bridge.close_backend(1001, "client handshake failed")
+                # tornado refused the client (bad handshake): let the backend go too.
+                await bridge.close_backend(1001, "client handshake failed")
             self._ws_phase = _WsPhase.CLOSED
 
     def _on_ws_activity(self) -> None:
@@ -587,8 +609,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
         if self._ws_bridge is not None:
             code, reason = close_code_for_client(self.close_code, self.close_reason)
             self._ws_bridge.client_closed(code, reason)
-        elif self._exchange is not None and not self._exchange.done():
-            self._exchange.cancel()
+        elif self._inner is not None and not self._inner.done():
+            self._inner.cancel()
 
 
 class LocalProxyHandler(ProxyHandler):
@@ -649,11 +671,22 @@ def _accepts_redirect_flag() -> bool:
     return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
 
 
+def _consume_outcome(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
 
 
-# Imported late: the named-app handler builds on ProxyHandler.
-from .named import SuperviseAndProxyHandler  # noqa: E402
+def __getattr__(name: str) -> Any:
+    # The named-app handler lives in named.py (it builds on ProxyHandler); it is importable from
+    # here, as with the peer, without a circular import at load time.
+    if name == "SuperviseAndProxyHandler":
+        from .named import SuperviseAndProxyHandler
+
+        return SuperviseAndProxyHandler
+    raise AttributeError(name)

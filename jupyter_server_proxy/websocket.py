@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
@@ -40,6 +40,20 @@ def close_code_for_client(code: int | None, reason: str | None) -> tuple[int, st
     return code, reason or ""
 
 
+class Bridge(Protocol):
+    """What the handler needs of the backend side of a websocket (a websocket or a raw stream)."""
+
+    @property
+    def subprotocol(self) -> str | None: ...
+    def handshake_headers(self) -> list[tuple[str, str]]: ...
+    def start(self, client: WebSocketHandler) -> None: ...
+    async def to_backend(self, message: str | bytes) -> None: ...
+    def ping_backend(self, data: bytes) -> None: ...
+    def pong_backend(self, data: bytes) -> None: ...
+    def client_closed(self, code: int, reason: str) -> None: ...
+    async def close_backend(self, code: int, reason: str) -> None: ...
+
+
 class WebSocketBridge:
     def __init__(
         self, backend: aiohttp.ClientWebSocketResponse, *, on_activity: Callable[[], None]
@@ -48,6 +62,10 @@ class WebSocketBridge:
         self._on_activity = on_activity
         self._pump: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.backend.protocol
 
     def handshake_headers(self) -> list[tuple[str, str]]:
         response = getattr(self.backend, "_response", None)

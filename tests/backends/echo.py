@@ -1,6 +1,7 @@
 """A real backend for the engine's tests (aiohttp), on a TCP port or a unix socket.
 
 Routes (everything else echoes):
+  any ?redirect_to=X   302 with Location X, whatever the path
   /echo/...            JSON: method, raw path, query, headers (as a list of pairs), body length
   /bytes/<n>           n bytes ("x"), streamed in 64 KiB chunks, never held whole
   /sink                reads any upload as a stream; JSON {"received": n, "sha256": ...}
@@ -31,6 +32,8 @@ _events: dict[str, int] = {"disconnects": 0}
 
 
 async def echo(request: web.Request) -> web.Response:
+    if "redirect_to" in request.query:
+        return web.Response(status=302, headers={"Location": request.query["redirect_to"]})
     body = await request.read()
     return web.json_response(
         {
@@ -50,6 +53,8 @@ async def stream_bytes(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     resp.content_length = n
     await resp.prepare(request)
+    if request.method == "HEAD":
+        return resp
     chunk = b"x" * 65536
     sent = 0
     try:
@@ -57,7 +62,7 @@ async def stream_bytes(request: web.Request) -> web.StreamResponse:
             part = chunk[: min(len(chunk), n - sent)]
             await resp.write(part)
             sent += len(part)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError):
         _events["disconnects"] += 1
         raise
     await resp.write_eof()
@@ -170,7 +175,7 @@ def make_app() -> web.Application:
     app.router.add_get("/events", events)
     app.router.add_get("/gzip", gz)
     app.router.add_get("/ws", ws)
-    app.router.add_route("*", "/{tail:.*}", echo)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", echo)
     return app
 
 

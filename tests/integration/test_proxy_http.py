@@ -141,13 +141,13 @@ def test_jupyter_credentials_never_reach_the_backend(server: JupyterServer, back
     assert header(doc, "Authorization") == []
     assert header(doc, "Cookie") == ["_xsrf=abc; app=1"]
     assert doc["query"] == "keep=1"
-    # The app's own token (another value) passes, and so does another Authorization scheme,
-    # when the request logs in by cookie-less query token.
+    # The app's own token (another value) passes, and so does another Authorization scheme.
+    # (Jupyter reads the last ``token`` argument, so the server's comes last here.)
     status, _, body = run(
         fetch(
             server,
             "GET",
-            f"proxy/{backend.port}/c?token={server.token}&token=apps-own",
+            f"proxy/{backend.port}/c?token=apps-own&token={server.token}",
             auth=False,
             headers={"Authorization": "Basic dXNlcjpwYXNz"},
         )
@@ -162,7 +162,9 @@ def test_repeated_set_cookie_survives(server: JupyterServer, backend: Backend) -
     """Two Set-Cookie fields from the backend reach the client as two fields."""
     status, headers, _ = run(fetch(server, "GET", f"proxy/{backend.port}/cookies"))
     assert status == 200
-    assert sorted(headers.getall("Set-Cookie")) == ["a=1; Path=/", "b=2; Path=/"]
+    # (Jupyter may add its own login cookie after a token login; the backend's two must be there.)
+    backend_cookies = [c for c in headers.getall("Set-Cookie") if not c.startswith("username-")]
+    assert backend_cookies == ["a=1; Path=/", "b=2; Path=/"]
 
 
 @pytest.mark.parametrize(
@@ -192,7 +194,7 @@ def test_location_untouched_on_absolute_route(server: JupyterServer, backend: Ba
     """With absolute_url the backend already knows the full path; its Location stays."""
     loc = f"{server.base_url}proxy/absolute/{backend.port}/y"
     status, headers, _ = run(
-        fetch(server, "GET", f"proxy/absolute/{backend.port}/redirect?to={loc}")
+        fetch(server, "GET", f"proxy/absolute/{backend.port}/any?redirect_to={loc}")
     )
     assert status == 302 and headers["Location"] == loc
 

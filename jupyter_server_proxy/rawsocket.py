@@ -1,0 +1,98 @@
+"""``raw_socket_proxy`` apps: a websocket from the browser <-> a plain TCP or unix stream.
+
+For apps that speak no HTTP at all (a VNC server behind noVNC, say). Every websocket message's
+bytes are written to the stream (text as UTF-8); whatever the stream yields goes back as binary
+messages. Backpressure: a write to the stream waits for ``drain()``, and a read waits for the
+client to take the previous message. The stream's end closes the websocket with 1000, and the
+websocket's end closes the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from .core.errors import UpstreamUnavailable
+from .core.routing import Target
+
+if TYPE_CHECKING:
+    from .handlers import ProxyHandler
+
+_READ_SIZE = 64 * 1024
+
+
+class RawSocketBridge:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        on_activity: Callable[[], None],
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self._on_activity = on_activity
+        self._pump: asyncio.Task[None] | None = None
+
+    subprotocol = None
+
+    def handshake_headers(self) -> list[tuple[str, str]]:
+        return []
+
+    def start(self, client: WebSocketHandler) -> None:
+        self._pump = asyncio.ensure_future(self._stream_to_client(client))
+
+    async def _stream_to_client(self, client: WebSocketHandler) -> None:
+        try:
+            while data := await self.reader.read(_READ_SIZE):
+                await client.write_message(data, binary=True)
+                self._on_activity()
+            client.close(1000, "app closed the connection")
+        except WebSocketClosedError:
+            pass
+        except ConnectionError:
+            client.close(1011, "app connection lost")
+        finally:
+            self.writer.close()
+
+    async def to_backend(self, message: str | bytes) -> None:
+        data = message.encode() if isinstance(message, str) else message
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except ConnectionError:
+            return
+        self._on_activity()
+
+    def ping_backend(self, data: bytes) -> None:
+        """A raw stream has no pings; tornado has answered the client already."""
+
+    def pong_backend(self, data: bytes) -> None:
+        """Nothing to relay a pong to."""
+
+    def client_closed(self, code: int, reason: str) -> None:
+        self.writer.close()
+
+    async def close_backend(self, code: int, reason: str) -> None:
+        self.writer.close()
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+
+
+async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
+    """Connect the stream first; only then accept the client's websocket."""
+    handler._check_ws_origin()
+    try:
+        if target.unix_socket:
+            reader, writer = await asyncio.open_unix_connection(target.unix_socket)
+        else:
+            reader, writer = await asyncio.open_connection(target.host, target.port)
+    except OSError as e:
+        where = target.unix_socket or target.authority
+        raise UpstreamUnavailable(f"could not connect to {where}: {e.strerror or e}") from e
+    await handler._accept_bridged(
+        RawSocketBridge(reader, writer, on_activity=handler._on_ws_activity)
+    )

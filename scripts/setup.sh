@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what this project needs on a fresh Debian machine (idempotent):
+# Debian's chromium for the browser tests, then this package (editable, building the JupyterLab
+# extension with npm) with its test extras, and the demo plugin in examples/hello.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== apt: chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium
+fi
+
+echo "== pip: jupyter-server-proxy[test] and the demo plugin"
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+if [ -f examples/hello/pyproject.toml ]; then
+  python3 -m pip install -q --disable-pip-version-check --no-deps -e examples/hello
+fi
+if [ -f labextension/package.json ]; then
+  echo "== labextension (development link)"
+  python3 -m jupyter labextension develop --overwrite . >/dev/null
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up everything the tests need on a fresh machine, then run every test:
+# lint (ruff), types (mypy --strict), the TypeScript unit tests, and pytest (unit, integration
+# against real Jupyter servers and backends, and real-browser tests in Debian's chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+echo "== ruff"
+python3 -m ruff check jupyter_server_proxy tests bench examples
+python3 -m ruff format --check jupyter_server_proxy tests bench examples
+echo "== mypy --strict"
+python3 -m mypy
+if [ -f labextension/package.json ]; then
+  echo "== TypeScript unit tests"
+  (cd labextension && npm test --silent)
+fi
+echo "== pytest"
+python3 -m pytest "$@"

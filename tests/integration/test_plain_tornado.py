@@ -1,0 +1,92 @@
+"""ProxyHandler subclasses in a plain tornado app, the way dask's scheduler mounts them.
+
+dask's ``GlobalProxyHandler`` replaces ``initialize`` and ``get_current_user`` without calling
+super, maps its own route arguments in ``http_get``/``open``, and calls ``proxy`` with two
+arguments. None of Jupyter's settings exist in that app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.conftest import Backend, free_port, stop_process, wait_until, _connects
+
+APP = textwrap.dedent(
+    '''
+    import asyncio, sys
+    from tornado import web
+    from jupyter_server_proxy.handlers import ProxyHandler
+
+    class GlobalProxyHandler(ProxyHandler):
+        def initialize(self, dask_server=None, extra=None):
+            self.scheduler = dask_server
+            self.extra = extra or {}
+
+        def get_current_user(self):
+            return "dask"
+
+        async def prepare(self):
+            pass
+
+        async def http_get(self, port, host, proxied_path):
+            self.host = host
+            self.request.uri = "/rewritten/by/subclass"
+            return await self.proxy(port, "/" + proxied_path)
+
+        async def open(self, port, host, proxied_path):
+            return await self.proxy_open(host, port, "/" + proxied_path)
+
+        def post(self, port, host, proxied_path):
+            self.host = host
+            return self.proxy(port, "/" + proxied_path)
+
+        def proxy(self, port, proxied_path):
+            return super().proxy(self.host, port, proxied_path)
+
+    async def main():
+        app = web.Application([(r"/proxy/(\\d+)/(.*?)/(.*)", GlobalProxyHandler, {"dask_server": object()})])
+        app.listen(int(sys.argv[1]), "127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    '''
+)
+
+
+def test_dask_style_subclass_in_plain_tornado(tmp_path: Path, backend: Backend) -> None:
+    """GET, POST and a websocket work through a dask-style subclass, with no Jupyter settings,
+    and importing the handlers under -W error is silent."""
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "error", str(script), str(port)], start_new_session=True
+    )
+    try:
+        wait_until(lambda: _connects(port) or proc.poll() is not None, "plain tornado app")
+        assert proc.poll() is None
+
+        import aiohttp
+
+        async def go() -> None:
+            base = f"http://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1"
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"{base}/echo/x?q=1") as r:
+                    assert r.status == 200, await r.text()
+                    doc = json.loads(await r.read())
+                    assert doc["path"] == "/echo/x" and doc["query"] == "q=1"
+                async with s.post(f"{base}/sink", data=b"abc") as r:
+                    assert (await r.json())["received"] == 3
+                async with s.ws_connect(f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws") as ws:
+                    await ws.send_str("hi")
+                    assert await ws.receive_str() == "hi"
+
+        asyncio.run(go())
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
