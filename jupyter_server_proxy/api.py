@@ -10,15 +10,18 @@ Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
   ``DELETE <name>``         -> stop it
   ``POST <name>/restart``   -> restart it
   ``GET <name>/logs``       -> ``{"name", "lines": [...]}``
-where an app is ``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code", "url"}``.
+where an app is
+``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code", "url"}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, cast
 
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
@@ -62,14 +65,14 @@ def servers_info(base_url: str, specs: Mapping[str, ServerSpec]) -> dict[str, An
     return {"server_processes": processes}
 
 
-class ServersInfoHandler(JupyterHandler):  # type: ignore[misc]
+class ServersInfoHandler(JupyterHandler):
     @web.authenticated
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(servers_info(self.base_url, _specs(self))))
 
 
-class IconHandler(JupyterHandler):  # type: ignore[misc]
+class IconHandler(JupyterHandler):
     """The icon of an app, with a Content-Type browsers will render (svg, png, ico)."""
 
     @web.authenticated
@@ -81,8 +84,7 @@ class IconHandler(JupyterHandler):  # type: ignore[misc]
         ext = os.path.splitext(path)[1].lower()
         content_type = _ICON_TYPES.get(ext) or mimetypes.guess_type(path)[0]
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = await asyncio.to_thread(Path(path).read_bytes)
         except OSError as e:
             self.log.warning("icon of %s unreadable at %s: %s", name, path, e)
             raise web.HTTPError(404, "icon file unreadable") from e
@@ -91,7 +93,7 @@ class IconHandler(JupyterHandler):  # type: ignore[misc]
         self.finish(data)
 
 
-class _AppAPIHandler(APIHandler):  # type: ignore[misc]
+class _AppAPIHandler(APIHandler):
     def _app(self, name: str) -> tuple[ServerSpec, ManagedApp]:
         spec = _specs(self).get(name)
         if spec is None:

@@ -8,7 +8,6 @@ is where every app we started is stopped, so that no child of ours outlives the 
 from __future__ import annotations
 
 import atexit
-from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
@@ -33,7 +32,7 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
     )
 
 
-class ServerProxyApp(ExtensionApp):  # type: ignore[misc]
+class ServerProxyApp(ExtensionApp):
     name = "jupyter_server_proxy"
     load_other_extensions = True
     classes = [ServerProxy]
@@ -43,6 +42,7 @@ class ServerProxyApp(ExtensionApp):  # type: ignore[misc]
     engine = Instance(Engine, allow_none=True)
 
     def initialize_settings(self) -> None:
+        assert self.serverapp is not None
         web_app = self.serverapp.web_app
         base_url = web_app.settings.get("base_url", "/")
         self.server_proxy = ServerProxy(parent=self.serverapp)
@@ -60,10 +60,11 @@ class ServerProxyApp(ExtensionApp):  # type: ignore[misc]
     def initialize_handlers(self) -> None:
         from .routes import routes
 
+        assert self.serverapp is not None
         assert self.server_proxy is not None and self.manager is not None
         web_app = self.serverapp.web_app
         base_url = web_app.settings.get("base_url", "/")
-        web_app.add_handlers(
+        web_app.add_handlers(  # type: ignore[no-untyped-call]
             ".*",
             routes(base_url, self.server_proxy, web_app.settings[SPECS_KEY]),
         )
@@ -73,4 +74,3 @@ class ServerProxyApp(ExtensionApp):  # type: ignore[misc]
             await self.manager.stop_all()
         if self.engine is not None:
             await self.engine.close()
-

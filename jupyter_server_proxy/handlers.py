@@ -23,6 +23,7 @@ import asyncio
 import enum
 import inspect
 import json
+from http.client import responses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -62,7 +63,6 @@ __all__ = [
     "ProxyHandler",
     "RemoteProxyHandler",
     "RewritableResponse",
-    "SuperviseAndProxyHandler",
 ]
 
 #: Request bodies are read in chunks of this size and at most this many wait for the backend,
@@ -95,7 +95,7 @@ def _allowed_by(handler: ProxyHandler, host: str) -> None:
 
 
 @web.stream_request_body
-class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class ProxyHandler(WebSocketHandler, JupyterHandler):
     """Proxy HTTP and websockets to ``host:port``; the base of every proxy route."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -127,7 +127,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
     def base_url(self) -> str:
         return cast(str, self.settings.get("base_url", "/"))
 
-    async def prepare(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
         upgrade = is_websocket_upgrade(self.request.headers.get_all())
         if upgrade and _accepts_redirect_flag():
             result = JupyterHandler.prepare(self, _redirect_to_login=False)
@@ -168,8 +168,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
 
     # -- dispatch: every method funnels into the subclass-overridable names -----------------
 
+    # ``web.authenticated`` widens the return type; tornado awaits whatever comes back.
     @web.authenticated
-    async def get(self, *args: Any, **kwargs: Any) -> None:
+    async def get(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         if is_websocket_upgrade(self.request.headers.get_all()):
             self._ws_phase = _WsPhase.CONNECTING
             await _maybe_await(self.open(*args, **kwargs))
@@ -179,7 +180,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
     async def http_get(self, host: str, port: str | int, proxied_path: str = "") -> None:
         await self.proxy(host, port, proxied_path)
 
-    async def open(self, host: str, port: str | int, proxied_path: str = "") -> None:  # type: ignore[override]
+    async def open(self, host: str, port: str | int, proxied_path: str = "") -> None:
         await self.proxy_open(host, port, proxied_path)
 
     @web.authenticated
@@ -474,8 +475,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
             self.write(rewritable.body)
         await self._finish_quietly()
 
-    def _start_response(self, status: int, reason: str | None, headers: list[tuple[str, str]]) -> None:
-        self.set_status(status, reason or httputil.responses.get(status, "Unknown"))
+    def _start_response(
+        self, status: int, reason: str | None, headers: list[tuple[str, str]]
+    ) -> None:
+        self.set_status(status, reason or responses.get(status, "Unknown"))
         # Tornado and Jupyter add defaults (Content-Type, Server, CSP, ...). A backend's own
         # field replaces ours of the same name; repeated backend fields all survive.
         for name in {n for n, _ in headers}:
@@ -593,7 +596,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):  # type: ignore[misc]
         if self._should_record_activity():
             self._record_activity()
 
-    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
+    async def on_message(self, message: str | bytes) -> None:
         if self._ws_bridge is not None:
             await self._ws_bridge.to_backend(message)
 
@@ -622,22 +625,22 @@ class LocalProxyHandler(ProxyHandler):
     async def open(self, port: str, proxied_path: str = "") -> None:  # type: ignore[override]
         await self.proxy_open("localhost", port, proxied_path)
 
-    def post(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def post(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
-    def put(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def put(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
-    def delete(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def delete(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
-    def head(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def head(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
-    def patch(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def patch(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
-    def options(self, port: str, proxied_path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def options(self, port: str, proxied_path: str = "") -> Awaitable[None]:
         return self.proxy(port, proxied_path)
 
     def proxy(self, port: str, proxied_path: str) -> Awaitable[None]:  # type: ignore[override]
@@ -657,7 +660,7 @@ class RemoteProxyHandler(ProxyHandler):
         return super().proxy(host, port, proxied_path)
 
 
-class AddSlashHandler(JupyterHandler):  # type: ignore[misc]
+class AddSlashHandler(JupyterHandler):
     """``/<name>`` -> ``/<name>/``, keeping the query string."""
 
     @web.authenticated

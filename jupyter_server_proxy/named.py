@@ -121,26 +121,26 @@ class SuperviseAndProxyHandler(ProxyHandler):
     def _method(self, path: str) -> Awaitable[None]:
         return self._run_http(lambda: self._named_exchange(path))
 
-    def post(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def post(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
-    def put(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def put(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
-    def delete(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def delete(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
-    def head(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def head(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
-    def patch(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def patch(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
-    def options(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def options(self, path: str = "") -> Awaitable[None]:
         return self._method(path)
 
 
-class BadTargetHandler(JupyterHandler):  # type: ignore[misc]
+class BadTargetHandler(JupyterHandler):
     """``/proxy/<anything else>``: say what a proxy target looks like, instead of a bare 404."""
 
     def _explain(self, what: str) -> None:
@@ -170,4 +170,3 @@ def named_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
             (url_path_join(base_url, pattern) + r"(/.*)", SuperviseAndProxyHandler, {"spec": spec})
         )
     return out
-

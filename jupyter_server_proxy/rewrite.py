@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Mapping
+from http.client import responses
 from typing import Any
 
 from tornado import httpclient, httputil
@@ -33,7 +34,7 @@ class RewritableResponse:
         self.headers = headers
         self.body = body
         self._code = code
-        self.reason = reason or httputil.responses.get(code, "Unknown")
+        self.reason = reason or responses.get(code, "Unknown")
         self.orig_response = orig_response
 
     @property
@@ -43,8 +44,8 @@ class RewritableResponse:
     @code.setter
     def code(self, value: int) -> None:
         # A hook that changes only the code gets the standard reason for it, as with the peer.
-        if self.reason == httputil.responses.get(self._code, "Unknown"):
-            self.reason = httputil.responses.get(value, "Unknown")
+        if self.reason == responses.get(self._code, "Unknown"):
+            self.reason = responses.get(value, "Unknown")
         self._code = value
 
     @classmethod

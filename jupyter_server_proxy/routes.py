@@ -36,12 +36,21 @@ def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) 
     out += api_routes(base_url, specs)
     out += named_routes(base_url, specs)
     out += [
-        (under(rf"/proxy/absolute/{_HOST}:(\d+)(/.*|)"), RemoteProxyHandler,
-         {"absolute_url": True, **common}),
-        (under(r"/proxy/absolute/(\d+)(/.*|)"), LocalProxyHandler,
-         {"absolute_url": True, **common}),
-        (under(rf"/proxy/{_HOST}:(\d+)(/.*|)"), RemoteProxyHandler,
-         {"absolute_url": False, **common}),
+        (
+            under(rf"/proxy/absolute/{_HOST}:(\d+)(/.*|)"),
+            RemoteProxyHandler,
+            {"absolute_url": True, **common},
+        ),
+        (
+            under(r"/proxy/absolute/(\d+)(/.*|)"),
+            LocalProxyHandler,
+            {"absolute_url": True, **common},
+        ),
+        (
+            under(rf"/proxy/{_HOST}:(\d+)(/.*|)"),
+            RemoteProxyHandler,
+            {"absolute_url": False, **common},
+        ),
         (under(r"/proxy/(\d+)(/.*|)"), LocalProxyHandler, {"absolute_url": False, **common}),
         (under(r"/proxy/(.*)"), BadTargetHandler),
     ]

@@ -71,10 +71,10 @@ class Upstream:
                 self._unix[target.unix_socket] = session
             return session
         if self._tcp is None or self._tcp.closed:
-            connector = aiohttp.TCPConnector(
+            tcp = aiohttp.TCPConnector(
                 limit=0, limit_per_host=self.settings.limit_per_host, use_dns_cache=True
             )
-            self._tcp = aiohttp.ClientSession(connector=connector, **common)  # type: ignore[arg-type]
+            self._tcp = aiohttp.ClientSession(connector=tcp, **common)  # type: ignore[arg-type]
         return self._tcp
 
     @staticmethod
@@ -140,7 +140,7 @@ class Upstream:
         target_uri: str,
         headers: Sequence[tuple[str, str]],
         protocols: Sequence[str],
-    ) -> aiohttp.ClientWebSocketResponse:
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
         session = self._session(target)
         url = self.url(target, target_uri, scheme="ws")
         try:
@@ -163,7 +163,9 @@ class Upstream:
                 f"could not connect to {_describe(target)}: {e.strerror or e}"
             ) from e
         except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as e:
-            raise UpstreamTimeout(f"{_describe(target)} did not answer the websocket upgrade") from e
+            raise UpstreamTimeout(
+                f"{_describe(target)} did not answer the websocket upgrade"
+            ) from e
         except aiohttp.ClientError as e:
             raise UpstreamUnavailable(f"{_describe(target)}: {e}") from e
 

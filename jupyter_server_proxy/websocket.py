@@ -28,8 +28,15 @@ _NOT_ON_THE_WIRE = frozenset({1005, 1006, 1015})
 # Handshake fields the two sides negotiate themselves; everything else the backend sent on its
 # 101 (Set-Cookie above all) is passed to the client.
 _HANDSHAKE_OWN = frozenset(
-    {"content-length", "date", "server", "sec-websocket-accept", "sec-websocket-protocol",
-     "sec-websocket-extensions", "sec-websocket-version"}
+    {
+        "content-length",
+        "date",
+        "server",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "sec-websocket-version",
+    }
 )
 
 
@@ -56,7 +63,7 @@ class Bridge(Protocol):
 
 class WebSocketBridge:
     def __init__(
-        self, backend: aiohttp.ClientWebSocketResponse, *, on_activity: Callable[[], None]
+        self, backend: aiohttp.ClientWebSocketResponse[bool], *, on_activity: Callable[[], None]
     ) -> None:
         self.backend = backend
         self._on_activity = on_activity

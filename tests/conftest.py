@@ -124,7 +124,9 @@ class JupyterServer:
         )
         self.log_path = self.root / "server.log"
         args = [
-            sys.executable, "-m", "jupyter_server",
+            sys.executable,
+            "-m",
+            "jupyter_server",
             "--ServerApp.open_browser=False",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -137,7 +139,11 @@ class JupyterServer:
         ]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
                 cwd=self.root,
             )
         wait_until(self._ready, f"jupyter server on {self.port}")
@@ -172,7 +178,9 @@ class JupyterServer:
 def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     started: list[JupyterServer] = []
 
-    def make(config: str = "", base_url: str = "/", extra_args: list[str] | None = None) -> JupyterServer:
+    def make(
+        config: str = "", base_url: str = "/", extra_args: list[str] | None = None
+    ) -> JupyterServer:
         server = JupyterServer(
             tmp_path_factory.mktemp("jupyter"), config, base_url, extra_args or []
         )

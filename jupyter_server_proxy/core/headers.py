@@ -8,8 +8,9 @@ Rules:
    names, plus ``Proxy-Connection``, ``Keep-Alive``, ``TE``, ``Transfer-Encoding`` and ``Upgrade``.
    ``Proxy-Authenticate``/``Proxy-Authorization`` (RFC 9110 §11.7) are meant for this proxy, so they
    are dropped too. Framing (``Transfer-Encoding``) is redone by each side's own HTTP stack.
-3. Jupyter's own credentials never reach a backend: see ``strip_jupyter_credentials``. Anyone who can
-   listen on a port must not be able to harvest a user's session (the peer's GHSA-q52h-2389-h4hv).
+3. Jupyter's own credentials never reach a backend: see ``strip_jupyter_credentials``. Anyone who
+   can listen on a port must not be able to harvest a user's session (the peer's
+   GHSA-q52h-2389-h4hv).
 4. Field values containing CR, LF or NUL are refused outright (RFC 9110 §5.5): no header injection
    through ``request_headers_override`` or a backend.
 """
@@ -89,7 +90,9 @@ def filter_cookie_header(value: str, drop: set[str]) -> str:
     return "; ".join(kept)
 
 
-def _authorization_is_jupyters(value: str, server_token: str | None, header_authenticated: bool) -> bool:
+def _authorization_is_jupyters(
+    value: str, server_token: str | None, header_authenticated: bool
+) -> bool:
     scheme, _, credential = value.strip().partition(" ")
     scheme = scheme.lower()
     credential = credential.strip()

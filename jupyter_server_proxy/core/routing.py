@@ -18,7 +18,9 @@ from urllib.parse import quote, unquote
 
 from .errors import BadTarget, HostNotAllowed
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
 # Characters that may stand unescaped in a path (RFC 3986 §3.3 pchar, plus "/").
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 

@@ -139,7 +139,9 @@ async def gz(request: web.Request) -> web.Response:
 
 
 async def ws(request: web.Request) -> web.WebSocketResponse:
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    offered = [
+        p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+    ]
     sock = web.WebSocketResponse(protocols=offered[:1], max_msg_size=0, autoping=True)
     sock.headers["Set-Cookie"] = "wscookie=1; Path=/"
     await sock.prepare(request)

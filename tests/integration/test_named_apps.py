@@ -49,7 +49,9 @@ c.ServerProxy.servers = {{
         "command": [sys.executable, "-c", "import sys; print('boom <b>bold</b>'); sys.exit(3)"],
     }},
     "never-listens": {{
-        "command": [sys.executable, "-c", "import time; print('sleeping', flush=True); time.sleep(600)"],
+        "command": [
+            sys.executable, "-c", "import time; print('sleeping', flush=True); time.sleep(600)"
+        ],
         "timeout": 1,
     }},
     "no-such-command": {{
@@ -61,7 +63,9 @@ c.ServerProxy.servers = {{
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
     s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG, request.param).start()
     yield s
     s.stop()
@@ -104,7 +108,9 @@ async def call(server: JupyterServer, method: str, path: str, **kw: Any) -> tupl
     headers = dict(server.auth)
     headers.update(kw.pop("headers", {}))
     async with aiohttp.ClientSession() as s:
-        async with s.request(method, server.url(path), headers=headers, allow_redirects=False, **kw) as r:
+        async with s.request(
+            method, server.url(path), headers=headers, allow_redirects=False, **kw
+        ) as r:
             return r.status, r.headers, await r.read()
 
 
@@ -173,7 +179,9 @@ def test_websocket_to_named_app(server: JupyterServer) -> None:
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
             for name in ("echo", "sockecho"):
-                async with s.ws_connect(server.url(f"{name}/ws", scheme="ws"), headers=server.auth) as ws:
+                async with s.ws_connect(
+                    server.url(f"{name}/ws", scheme="ws"), headers=server.auth
+                ) as ws:
                     await ws.send_str("ping " + name)
                     assert await ws.receive_str() == "ping " + name
 
@@ -296,8 +304,10 @@ def test_concurrent_first_requests_start_one_process(server: JupyterServer) -> N
     _, info = api(server, "GET", "echo")
     assert server.proc is not None
     echo_children = [
-        p for p in children_of(server.proc.pid)
-        if ECHO in open(f"/proc/{p}/cmdline").read().replace("\0", " ") and "--port" in open(f"/proc/{p}/cmdline").read().replace("\0", " ")
+        p
+        for p in children_of(server.proc.pid)
+        if ECHO in open(f"/proc/{p}/cmdline").read().replace("\0", " ")
+        and "--port" in open(f"/proc/{p}/cmdline").read().replace("\0", " ")
         and str(info["port"]) in open(f"/proc/{p}/cmdline").read().replace("\0", " ")
     ]
     assert echo_children == [info["pid"]]

@@ -14,10 +14,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import Backend, free_port, stop_process, wait_until, _connects
+from tests.conftest import Backend, _connects, free_port, stop_process, wait_until
 
 APP = textwrap.dedent(
-    '''
+    """
     import asyncio, sys
     from tornado import web
     from jupyter_server_proxy.handlers import ProxyHandler
@@ -49,12 +49,13 @@ APP = textwrap.dedent(
             return super().proxy(self.host, port, proxied_path)
 
     async def main():
-        app = web.Application([(r"/proxy/(\\d+)/(.*?)/(.*)", GlobalProxyHandler, {"dask_server": object()})])
+        route = (r"/proxy/(\\d+)/(.*?)/(.*)", GlobalProxyHandler, {"dask_server": object()})
+        app = web.Application([route])
         app.listen(int(sys.argv[1]), "127.0.0.1")
         await asyncio.Event().wait()
 
     asyncio.run(main())
-    '''
+    """
 )
 
 
@@ -82,7 +83,9 @@ def test_dask_style_subclass_in_plain_tornado(tmp_path: Path, backend: Backend) 
                     assert doc["path"] == "/echo/x" and doc["query"] == "q=1"
                 async with s.post(f"{base}/sink", data=b"abc") as r:
                     assert (await r.json())["received"] == 3
-                async with s.ws_connect(f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws") as ws:
+                async with s.ws_connect(
+                    f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws"
+                ) as ws:
                     await ws.send_str("hi")
                     assert await ws.receive_str() == "hi"
 

@@ -19,7 +19,9 @@ from tests.conftest import Backend, JupyterServer, free_port
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
     config = """
 c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1", "[::1]"]
 """
@@ -62,7 +64,9 @@ def header(doc: dict[str, Any], name: str) -> list[str]:
     return [v for k, v in doc["headers"] if k.lower() == name.lower()]
 
 
-def test_relative_route_strips_prefix_and_sends_context(server: JupyterServer, backend: Backend) -> None:
+def test_relative_route_strips_prefix_and_sends_context(
+    server: JupyterServer, backend: Backend
+) -> None:
     """/proxy/<port>/x reaches the backend as /x, with the context path in all three headers."""
     doc = echo(server, f"proxy/{backend.port}/echo/a?x=1&y=2")
     assert doc["path"] == "/echo/a"
@@ -82,7 +86,9 @@ def test_host_port_routes(server: JupyterServer, backend: Backend) -> None:
     """/proxy/<host>:<port>/ works for allowed hosts, relative and absolute."""
     doc = echo(server, f"proxy/127.0.0.1:{backend.port}/echo/c")
     assert doc["path"] == "/echo/c"
-    assert header(doc, "X-Forwarded-Context") == [f"{server.base_url}proxy/127.0.0.1:{backend.port}"]
+    assert header(doc, "X-Forwarded-Context") == [
+        f"{server.base_url}proxy/127.0.0.1:{backend.port}"
+    ]
     doc = echo(server, f"proxy/absolute/localhost:{backend.port}/echo/d")
     assert doc["path"] == f"{server.base_url}proxy/absolute/localhost:{backend.port}/echo/d"
 
@@ -117,7 +123,9 @@ def test_patch_without_body_and_options_and_head(server: JupyterServer, backend:
     assert status == 200 and body == b"" and headers["Content-Length"] == "1000"
 
 
-def test_unauthenticated_get_redirects_and_post_is_403(server: JupyterServer, backend: Backend) -> None:
+def test_unauthenticated_get_redirects_and_post_is_403(
+    server: JupyterServer, backend: Backend
+) -> None:
     """Without a Jupyter login: GET goes to the login page, other methods get 403."""
     status, headers, _ = run(fetch(server, "GET", f"proxy/{backend.port}/x", auth=False))
     assert status == 302 and "login" in headers["Location"]
@@ -125,7 +133,9 @@ def test_unauthenticated_get_redirects_and_post_is_403(server: JupyterServer, ba
     assert status == 403
 
 
-def test_jupyter_credentials_never_reach_the_backend(server: JupyterServer, backend: Backend) -> None:
+def test_jupyter_credentials_never_reach_the_backend(
+    server: JupyterServer, backend: Backend
+) -> None:
     """The server's token (header and query), Jupyter login and JupyterHub cookies are removed;
     _xsrf, other cookies, other Authorization schemes and an app's own token pass."""
     port = server.port
@@ -184,7 +194,9 @@ def test_location_rewritten_per_rfc3986(
     prefix = f"{server.base_url}proxy/{backend.port}"
     loc = location.format(port=backend.port)
     status, headers, _ = run(
-        fetch(server, "GET", f"proxy/{backend.port}/redirect?to={aiohttp.helpers.quote(loc, safe='')}")
+        fetch(
+            server, "GET", f"proxy/{backend.port}/redirect?to={aiohttp.helpers.quote(loc, safe='')}"
+        )
     )
     assert status == 302
     assert headers["Location"] == expected.format(prefix=prefix, port=backend.port)
@@ -233,7 +245,9 @@ def test_malformed_targets_are_400_and_escaped(server: JupyterServer, target: st
     assert b"/proxy/&lt;port&gt;/" in body or b"not a" in body
 
 
-def test_header_injection_through_the_path_is_inert(server: JupyterServer, backend: Backend) -> None:
+def test_header_injection_through_the_path_is_inert(
+    server: JupyterServer, backend: Backend
+) -> None:
     """Encoded CR/LF in a path stays encoded; no header appears out of it on either side."""
     status, headers, body = run(
         fetch(server, "GET", f"proxy/{backend.port}/x%0D%0ASet-Cookie:%20evil=1")
@@ -250,7 +264,9 @@ def test_sse_events_flow_as_produced(server: JupyterServer, backend: Backend) ->
 
     async def go() -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.get(server.url(f"proxy/{backend.port}/sse/3"), headers=server.auth) as resp:
+            async with session.get(
+                server.url(f"proxy/{backend.port}/sse/3"), headers=server.auth
+            ) as resp:
                 assert resp.headers["Content-Type"].startswith("text/event-stream")
                 first = await resp.content.readuntil(b"\n\n")
                 assert first == b"data: event 0\n\n"
@@ -269,7 +285,9 @@ def test_backend_dying_mid_body_aborts_the_client(server: JupyterServer, backend
 
     async def go() -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.get(server.url(f"proxy/{backend.port}/die/1000"), headers=server.auth) as resp:
+            async with session.get(
+                server.url(f"proxy/{backend.port}/die/1000"), headers=server.auth
+            ) as resp:
                 assert resp.status == 200
                 with pytest.raises(aiohttp.ClientPayloadError):
                     await resp.read()
@@ -285,7 +303,9 @@ def _rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_large_download_streams_with_bounded_memory(server: JupyterServer, backend: Backend) -> None:
+def test_large_download_streams_with_bounded_memory(
+    server: JupyterServer, backend: Backend
+) -> None:
     """512 MiB pass through while the server's RSS grows by far less than the body."""
     size = 512 << 20
     assert server.proc is not None
@@ -296,7 +316,9 @@ def test_large_download_streams_with_bounded_memory(server: JupyterServer, backe
         nonlocal peak
         got = 0
         async with aiohttp.ClientSession() as session:
-            async with session.get(server.url(f"proxy/{backend.port}/bytes/{size}"), headers=server.auth) as resp:
+            async with session.get(
+                server.url(f"proxy/{backend.port}/bytes/{size}"), headers=server.auth
+            ) as resp:
                 async for chunk in resp.content.iter_chunked(1 << 20):
                     got += len(chunk)
                     if got % (32 << 20) < (1 << 20):
@@ -333,7 +355,9 @@ def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend
     assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
 
 
-def test_client_leaving_mid_download_frees_the_backend(server: JupyterServer, backend: Backend) -> None:
+def test_client_leaving_mid_download_frees_the_backend(
+    server: JupyterServer, backend: Backend
+) -> None:
     """A client that disconnects mid-stream makes the proxy drop the backend request too."""
 
     async def count() -> int:

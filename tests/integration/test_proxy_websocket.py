@@ -15,7 +15,9 @@ from tests.conftest import Backend, JupyterServer, free_port
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JupyterServer]:
     s = JupyterServer(tmp_path_factory.mktemp("srv"), "", request.param).start()
     yield s
     s.stop()
@@ -40,7 +42,9 @@ def test_echo_text_and_binary(server: JupyterServer, backend: Backend) -> None:
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth) as ws:
+            async with s.ws_connect(
+                ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth
+            ) as ws:
                 await ws.send_str("hello")
                 await ws.send_bytes(b"\x00\x01\x02")
                 assert await ws.receive_str() == "hello"
@@ -69,18 +73,24 @@ def test_backend_handshake_cookie_reaches_client(server: JupyterServer, backend:
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth) as ws:
+            async with s.ws_connect(
+                ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth
+            ) as ws:
                 assert "wscookie=1" in ws._response.headers.get("Set-Cookie", "")
 
     run(go())
 
 
-def test_backend_close_code_and_reason_reach_client(server: JupyterServer, backend: Backend) -> None:
+def test_backend_close_code_and_reason_reach_client(
+    server: JupyterServer, backend: Backend
+) -> None:
     """A close from the backend arrives with its code and reason."""
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth) as ws:
+            async with s.ws_connect(
+                ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth
+            ) as ws:
                 await ws.send_str("close:4001:done here")
                 msg = await ws.receive()
                 assert msg.type == aiohttp.WSMsgType.CLOSE
@@ -95,7 +105,9 @@ def test_client_close_code_reaches_backend(server: JupyterServer, backend: Backe
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
-            async with s.ws_connect(ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth) as ws:
+            async with s.ws_connect(
+                ws_url(server, f"proxy/{backend.port}/ws"), headers=server.auth
+            ) as ws:
                 await ws.send_str("x")
                 assert await ws.receive_str() == "x"
                 await ws.close(code=4002, message=b"bye")
@@ -149,7 +161,9 @@ def test_unauthenticated_websocket_is_403_and_never_reaches_backend(
     run(go())
 
 
-def test_websocket_credentials_stripped_and_path_kept(server: JupyterServer, backend: Backend) -> None:
+def test_websocket_credentials_stripped_and_path_kept(
+    server: JupyterServer, backend: Backend
+) -> None:
     """The backend's websocket sees no Jupyter token and gets the raw path and query."""
 
     async def go() -> None:

@@ -21,8 +21,19 @@ from jupyter_server_proxy.core.headers import (
 
 @pytest.mark.parametrize(
     "name",
-    ["Connection", "Keep-Alive", "TE", "Transfer-Encoding", "Upgrade", "Proxy-Connection",
-     "Proxy-Authorization", "Proxy-Authenticate", "Trailer", "connection", "KEEP-ALIVE"],
+    [
+        "Connection",
+        "Keep-Alive",
+        "TE",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Proxy-Connection",
+        "Proxy-Authorization",
+        "Proxy-Authenticate",
+        "Trailer",
+        "connection",
+        "KEEP-ALIVE",
+    ],
 )
 def test_fixed_hop_by_hop_fields_are_dropped(name: str) -> None:
     """Each field RFC 9110 §7.6.1 names as hop-by-hop is dropped, whatever its case."""
@@ -120,7 +131,9 @@ def test_authorization_removed_only_when_it_is_jupyters(
         ("", ""),
     ],
 )
-def test_token_query_argument_removed_only_with_the_servers_value(query: str, expected: str) -> None:
+def test_token_query_argument_removed_only_with_the_servers_value(
+    query: str, expected: str
+) -> None:
     """Only token=<server token> goes; the rest keeps its exact bytes and order."""
     assert strip_token_query(query, "tok") == expected
 
@@ -158,7 +171,10 @@ def test_upstream_headers_order_of_rules() -> None:
 def test_override_values_are_checked_for_injection() -> None:
     with pytest.raises(HeaderInjection):
         upstream_request_headers(
-            [], context_path="/", server_token=None, login_cookie=None,
+            [],
+            context_path="/",
+            server_token=None,
+            login_cookie=None,
             overrides={"X-A": "1\r\nX-B: 2"},
         )
 
@@ -167,7 +183,10 @@ def test_websocket_handshake_fields_are_left_to_the_client_library() -> None:
     """For websockets, the client's Sec-WebSocket-* fields are not copied to the backend."""
     out = upstream_request_headers(
         [("Sec-WebSocket-Key", "k"), ("Sec-WebSocket-Protocol", "p"), ("Cookie", "a=1")],
-        context_path="/c", server_token=None, login_cookie=None, websocket=True,
+        context_path="/c",
+        server_token=None,
+        login_cookie=None,
+        websocket=True,
     )
     assert [n for n, _ in out if n.lower().startswith("sec-websocket")] == []
     assert ("Cookie", "a=1") in out

@@ -48,7 +48,10 @@ def test_relative_mode(location: str, expected: str) -> None:
     [
         ("/user/alice/proxy/absolute/8050/x", "/user/alice/proxy/absolute/8050/x"),
         ("/elsewhere", "/elsewhere"),
-        ("http://localhost:8050/user/alice/proxy/absolute/8050/x", "/user/alice/proxy/absolute/8050/x"),
+        (
+            "http://localhost:8050/user/alice/proxy/absolute/8050/x",
+            "/user/alice/proxy/absolute/8050/x",
+        ),
         ("rel", "rel"),
     ],
 )

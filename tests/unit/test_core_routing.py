@@ -44,7 +44,8 @@ def test_hosts(text: str, host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "a b", "a@b", "a/b", "a%2Fb", "[not-ipv6]", "-leading", "a..b", "x" * 300, "<script>"]
+    "text",
+    ["", "a b", "a@b", "a/b", "a%2Fb", "[not-ipv6]", "-leading", "a..b", "x" * 300, "<script>"],
 )
 def test_bad_hosts(text: str) -> None:
     """Hosts that could smuggle credentials, paths or markup are refused."""
