@@ -1,4 +1,4 @@
-"""jupyter-server-proxy: start web apps beside a Jupyter server, proxy authenticated traffic to them.
+"""jupyter-server-proxy: run web apps beside a Jupyter server and proxy authenticated traffic.
 
 This module holds only the hooks Jupyter looks for; the work lives in the modules they name.
 """
