@@ -188,9 +188,11 @@ def main() -> None:
     args = parser.parse_args()
     app = make_app()
     if args.unix_socket:
-        web.run_app(app, path=args.unix_socket, print=None, handle_signals=True)
+        web.run_app(
+            app, path=args.unix_socket, print=None, handle_signals=True, handler_cancellation=True
+        )
     else:
-        web.run_app(app, host="127.0.0.1", port=args.port, print=None, handle_signals=True)
+        web.run_app(app, host="127.0.0.1", port=args.port, print=None, handler_cancellation=True)
 
 
 if __name__ == "__main__":

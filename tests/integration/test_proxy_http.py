@@ -397,3 +397,33 @@ def test_proxied_traffic_counts_as_activity(server: JupyterServer, backend: Back
         assert await last_activity() > before
 
     run(go())
+
+
+def test_client_leaving_before_the_answer_frees_the_backend(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """A client that gives up while the backend is still thinking cancels the backend request
+    (long before read_timeout)."""
+
+    async def count() -> int:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
+                return int((await r.json())["disconnects"])
+
+    async def go() -> None:
+        before = await count()
+        async with aiohttp.ClientSession() as s:
+            with pytest.raises(asyncio.TimeoutError):
+                async with s.get(
+                    server.url(f"proxy/{backend.port}/slow-head"),
+                    headers=server.auth,
+                    timeout=aiohttp.ClientTimeout(total=0.3),
+                ):
+                    pass
+        for _ in range(200):
+            if await count() > before:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the backend request outlived the client")
+
+    run(go())
