@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import inspect
 import json
 from http.client import responses
@@ -68,6 +69,8 @@ __all__ = [
 #: Request bodies are read in chunks of this size and at most this many wait for the backend,
 #: so an upload holds at most ``_BODY_QUEUE * 64 KiB`` in memory however large it is.
 _BODY_QUEUE = 4
+#: Responses of at most this many bytes with a Content-Length are sent in one write.
+_SMALL_BODY = 64 * 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Hop-by-hop or meaningless towards the backend besides the RFC 9110 §7.6.1 set: ``Expect`` is
 # answered by tornado itself (100-continue) and ``Host`` is kept as the client sent it.
@@ -157,6 +160,11 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     @property
     def ping_interval(self) -> float | None:
         return self.engine.settings.websocket_ping_interval or None
+
+    def compute_etag(self) -> str | None:
+        """Never invent an ETag: a proxy passes the backend's validators or none (RFC 9110
+        §8.8.3), and tornado's default would hash every body and could answer 304 on its own."""
+        return None
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return None  # bytes pass as they are; compressing on loopback costs CPU for nothing
@@ -409,13 +417,23 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             await self._finish_quietly()
             return
         try:
-            async for chunk in response.content.iter_any():
-                self.write(chunk)
-                await self.flush()  # resolves once the client took the bytes: backpressure
+            length = response.content_length
+            if length is not None and length <= _SMALL_BODY:
+                # Small and announced: one write with the head, no extra round through flush().
+                self.write(await response.content.readexactly(length))
+            else:
+                async for chunk in response.content.iter_any():
+                    self.write(chunk)
+                    await self.flush()  # resolves once the client took the bytes: backpressure
         except StreamClosedError:
             self._client_gone = True
             return  # the client left; ``finally`` above closes the backend connection
-        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, ConnectionError):
+        except (
+            aiohttp.ClientPayloadError,
+            aiohttp.ServerDisconnectedError,
+            asyncio.IncompleteReadError,
+            ConnectionError,
+        ):
             # The backend broke off mid-body. The status is already sent, so the only honest
             # signal left is to abort the client connection instead of ending the body cleanly.
             self.log.warning("backend %s broke off the response to %s", target, self.request.path)
@@ -670,7 +688,9 @@ class AddSlashHandler(JupyterHandler):
         self.redirect(httputil.urlparse.urlunparse(dest))  # type: ignore[attr-defined]
 
 
+@functools.cache
 def _accepts_redirect_flag() -> bool:
+    """jupyter_server >= 2.13 lets ``prepare`` answer 403 instead of redirecting to login."""
     return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
 
 
