@@ -24,6 +24,7 @@ import enum
 import functools
 import inspect
 import json
+from urllib.parse import urlsplit, urlunsplit
 from http.client import responses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
@@ -683,9 +684,8 @@ class AddSlashHandler(JupyterHandler):
 
     @web.authenticated
     def get(self, *args: Any) -> None:
-        src = httputil.urlparse.urlparse(self.request.uri)  # type: ignore[attr-defined]
-        dest = src._replace(path=src.path + "/")
-        self.redirect(httputil.urlparse.urlunparse(dest))  # type: ignore[attr-defined]
+        src = urlsplit(self.request.uri or "/")
+        self.redirect(urlunsplit(src._replace(path=src.path + "/")))
 
 
 @functools.cache

@@ -1,1 +1,429 @@
-"""Supervised app processes. (Being written: see the brief in the commit that adds it.)"""
+"""Supervised app processes: one state machine per named app, and the manager that owns them all.
+
+Rules:
+1. Process state lives here and only here, in an explicit ``AppState`` with guarded transitions.
+2. A child process is a resource (anyio's ``Process.aclose``): every start has a matching stop that
+   waits for the exit, escalating SIGTERM -> SIGKILL to the whole process group after a grace
+   period, and removes the private socket directory. Nothing we start outlives the server.
+3. Concurrent ``ensure_ready()`` callers share one start. A caller that gives up (cancelled) does
+   not cancel the start for the others: the start runs in its own task.
+4. Readiness is polled at a short fixed interval (no doubling waits): an HTTP request to
+   ``ready_path`` (any response counts unless ``ready_statuses`` says otherwise), or for raw-socket
+   apps a successful connect.
+5. An app's stdout and stderr are drained continuously into a bounded ring buffer (and the server
+   log), so a chatty app never blocks on a full pipe and a failure page can show the tail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from .core.errors import AppFailed
+from .core.routing import Target
+from .specs import ServerSpec
+from .utils import call_with_asked_args, fill_templates
+
+#: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 50 ms.
+POLL_INTERVAL = 0.05
+#: How many times a TCP app started on a port we picked is retried if that port was taken.
+PORT_RETRIES = 2
+_PORT_TAKEN = ("address already in use", "eaddrinuse", "port is already", "bind")
+
+
+class AppState(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    EXITED = "exited"
+    FAILED = "failed"
+
+
+_ALLOWED: dict[AppState, frozenset[AppState]] = {
+    AppState.STOPPED: frozenset({AppState.STARTING, AppState.RUNNING}),
+    AppState.STARTING: frozenset({AppState.RUNNING, AppState.FAILED, AppState.STOPPED}),
+    AppState.RUNNING: frozenset({AppState.EXITED, AppState.STOPPED}),
+    AppState.EXITED: frozenset({AppState.STARTING, AppState.RUNNING, AppState.STOPPED}),
+    AppState.FAILED: frozenset({AppState.STARTING, AppState.RUNNING, AppState.STOPPED}),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ManagedApp:
+    """One named app: its process, its state and its log."""
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        *,
+        base_url: str,
+        log: logging.Logger,
+        stop_grace: float = 5.0,
+    ) -> None:
+        self.spec = spec
+        self.base_url = base_url
+        self.log = log
+        self.stop_grace = stop_grace
+        self._state = AppState.STOPPED
+        self._proc: asyncio.subprocess.Process | None = None
+        self._starting: asyncio.Task[Target] | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self._socket_dir: str | None = None
+        self._target: Target | None = None
+        self._started_at: float | None = None
+        self._exit_code: int | None = None
+        self._command: list[str] = []
+        self._lines: deque[str] = deque(maxlen=spec.log_lines)
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> AppState:
+        return self._state
+
+    def _to(self, new: AppState) -> None:
+        if new is self._state:
+            return
+        if new not in _ALLOWED[self._state]:
+            expected = ", ".join(sorted(s.value for s in _ALLOWED[self._state]))
+            raise IllegalTransition(
+                f"{self.spec.name}: cannot go from {self._state.value} to {new.value} "
+                f"(expected one of: {expected})"
+            )
+        self._state = new
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    def info(self) -> dict[str, Any]:
+        target = self._target
+        started = (
+            datetime.fromtimestamp(self._started_at, timezone.utc).isoformat()
+            if self._started_at is not None and self._state is AppState.RUNNING
+            else None
+        )
+        return {
+            "name": self.spec.name,
+            "state": self._state.value,
+            "pid": self.pid,
+            "port": target.port if target else None,
+            "unix_socket": target.unix_socket if target else None,
+            "started_at": started,
+            "exit_code": self._exit_code,
+            "command": list(self._command),
+        }
+
+    def log_tail(self, n: int | None = None) -> list[str]:
+        lines = list(self._lines)
+        return lines if n is None else lines[-n:]
+
+    # -- starting -----------------------------------------------------------------------------
+
+    async def ensure_ready(self) -> Target:
+        """The app's target once it answers; starts it (once) if it isn't running."""
+        if self._state is AppState.RUNNING and self._target is not None:
+            return self._target
+        if not self.spec.command:
+            # Nothing to supervise: the peer's "proxy to a fixed port/socket" form.
+            self._target = self._fixed_target()
+            self._to(AppState.RUNNING)
+            return self._target
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.ensure_future(self._start())
+        # shield: a caller that gives up must not cancel the start the others wait for.
+        return await asyncio.shield(self._starting)
+
+    def _fixed_target(self) -> Target:
+        sock = self.spec.unix_socket
+        if isinstance(sock, str):
+            return Target(host="localhost", unix_socket=sock)
+        return Target(host="127.0.0.1", port=self.spec.port or None)
+
+    async def _start(self) -> Target:
+        self._to(AppState.STARTING)
+        attempts = 1 + (PORT_RETRIES if self._picks_its_port() else 0)
+        error: AppFailed | None = None
+        for _ in range(attempts):
+            try:
+                target = await self._start_once()
+            except AppFailed as e:
+                error = e
+                if not (self._picks_its_port() and self._port_was_taken()):
+                    break
+                self.log.info("%s: port was taken, trying another", self.spec.name)
+                continue
+            self._to(AppState.RUNNING)
+            return target
+        assert error is not None
+        self._to(AppState.FAILED)
+        raise error
+
+    def _picks_its_port(self) -> bool:
+        return not self.spec.unix_socket and not self.spec.port
+
+    def _port_was_taken(self) -> bool:
+        tail = " ".join(self.log_tail(20)).lower()
+        return any(marker in tail for marker in _PORT_TAKEN[:3])
+
+    def _new_target(self) -> Target:
+        sock = self.spec.unix_socket
+        if sock is True:
+            self._socket_dir = tempfile.mkdtemp(prefix=f"jupyter-server-proxy-{self.spec.name}-")
+            os.chmod(self._socket_dir, 0o700)
+            return Target(host="localhost", unix_socket=os.path.join(self._socket_dir, "socket"))
+        if isinstance(sock, str) and sock:
+            return Target(host="localhost", unix_socket=sock)
+        return Target(host="127.0.0.1", port=self.spec.port or free_port())
+
+    def _values(self, target: Target) -> dict[str, Any]:
+        return {
+            "port": target.port if target.port is not None else "",
+            "unix_socket": target.unix_socket or "",
+            "base_url": self.base_url,
+        }
+
+    def _resolve(self, value: Any, values: dict[str, Any]) -> Any:
+        if callable(value):
+            value = call_with_asked_args(value, values)
+        return fill_templates(value, values)
+
+    async def _start_once(self) -> Target:
+        target = self._new_target()
+        values = self._values(target)
+        try:
+            command = [str(c) for c in self._resolve(list(self.spec.command), values)]
+            env_extra = self._resolve(self.spec.environment, values)
+        except Exception as e:  # a template or callable in the user's spec
+            self._cleanup_socket_dir()
+            raise AppFailed(self.spec.name, f"could not build its command: {e}") from e
+        if not command or any(c is None for c in command):
+            self._cleanup_socket_dir()
+            raise AppFailed(self.spec.name, "its command is empty after filling in templates")
+        self._command = command
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in dict(env_extra or {}).items()})
+        self._lines.clear()
+        self._exit_code = None
+        self.log.info("%s: starting %s", self.spec.name, " ".join(command))
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                start_new_session=True,  # its own process group, so stop() reaches grandchildren
+            )
+        except OSError as e:
+            self._cleanup_socket_dir()
+            raise AppFailed(
+                self.spec.name,
+                f"could not run {command[0]!r}: {e.strerror or e}",
+                command=command,
+            ) from e
+        self._started_at = time.time()
+        proc = self._proc
+        assert proc.stdout is not None and proc.stderr is not None
+        self._readers = [
+            asyncio.ensure_future(self._drain(proc.stdout, "stdout")),
+            asyncio.ensure_future(self._drain(proc.stderr, "stderr")),
+        ]
+        self._target = target
+        try:
+            await self._wait_ready(proc, target)
+        except BaseException:
+            await self._terminate()
+            raise
+        self._watch = asyncio.ensure_future(self._watch_exit(proc))
+        self.log.info("%s: ready (pid %s)", self.spec.name, proc.pid)
+        return target
+
+    async def _drain(self, stream: asyncio.StreamReader, name: str) -> None:
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line longer than the reader's limit: take what there is
+                line = await stream.read(64 * 1024)
+            if not line:
+                return
+            text = line.decode(errors="replace").rstrip("\r\n")
+            self._lines.append(text)
+            self.log.info("[%s %s] %s", self.spec.name, name, text)
+
+    async def _wait_ready(self, proc: asyncio.subprocess.Process, target: Target) -> None:
+        deadline = time.monotonic() + self.spec.timeout
+        while True:
+            if proc.returncode is not None:
+                await self._settle_readers()
+                self._exit_code = proc.returncode
+                raise AppFailed(
+                    self.spec.name,
+                    f"exited with code {proc.returncode} before it was ready",
+                    command=self._command,
+                    log_tail=self.log_tail(40),
+                    exit_code=proc.returncode,
+                )
+            if await self._is_ready(target):
+                return
+            if time.monotonic() >= deadline:
+                where = target.unix_socket or f"port {target.port}"
+                raise AppFailed(
+                    self.spec.name,
+                    f"not ready after {self.spec.timeout:g}s (nothing answered on {where})",
+                    command=self._command,
+                    log_tail=self.log_tail(40),
+                )
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def _settle_readers(self) -> None:
+        # The process is gone; let the readers take what is left in the pipes (bounded).
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._readers, return_exceptions=True), 2)
+
+    async def _is_ready(self, target: Target) -> bool:
+        try:
+            if target.unix_socket:
+                reader, writer = await asyncio.open_unix_connection(target.unix_socket)
+            else:
+                reader, writer = await asyncio.open_connection(target.host, target.port)
+        except OSError:
+            return False
+        try:
+            if self.spec.raw_socket_proxy:
+                return True
+            request = (
+                f"GET {self.spec.ready_path} HTTP/1.1\r\nHost: localhost\r\n"
+                "Connection: close\r\nUser-Agent: jupyter-server-proxy\r\n\r\n"
+            )
+            writer.write(request.encode())
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), max(self.spec.timeout, 1.0))
+            parts = line.split()
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+                return False
+            status = int(parts[1])
+            return not self.spec.ready_statuses or status in self.spec.ready_statuses
+        except (OSError, asyncio.TimeoutError):
+            return False
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
+        code = await proc.wait()
+        if self._proc is proc and self._state is AppState.RUNNING:
+            await self._settle_readers()
+            self._exit_code = code
+            self.log.warning("%s: exited with code %s", self.spec.name, code)
+            self._to(AppState.EXITED)
+            self._cleanup_socket_dir()
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        """Stop the app (idempotent): SIGTERM to its group, SIGKILL after the grace period."""
+        starting = self._starting
+        if starting is not None and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AppFailed):
+                await starting
+        await self._terminate()
+        if self._state is not AppState.STOPPED:
+            self._to(AppState.STOPPED)
+
+    async def restart(self) -> Target:
+        await self.stop()
+        return await self.ensure_ready()
+
+    async def _terminate(self) -> None:
+        proc = self._proc
+        watch = self._watch
+        self._watch = None
+        if watch is not None and not watch.done():
+            watch.cancel()
+        if proc is not None and proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_grace)
+            except asyncio.TimeoutError:
+                self.log.warning("%s: still running after SIGTERM; killing", self.spec.name)
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            self._exit_code = proc.returncode
+        if proc is not None:
+            # Grandchildren that ignored the group's SIGTERM go too.
+            _signal_group(proc.pid, signal.SIGKILL)
+        await self._settle_readers()
+        for task in self._readers:
+            task.cancel()
+        self._readers = []
+        self._cleanup_socket_dir()
+
+    def _cleanup_socket_dir(self) -> None:
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
+
+    def kill_sync(self) -> None:
+        """Last resort when no event loop runs (atexit): SIGKILL the group, remove the socket."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGKILL)
+        self._cleanup_socket_dir()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+class AppManager:
+    """Owns every ``ManagedApp`` of a server; the single place their lifetimes end."""
+
+    def __init__(
+        self, specs: Mapping[str, ServerSpec], *, base_url: str, log: logging.Logger
+    ) -> None:
+        self.apps: dict[str, ManagedApp] = {
+            name: ManagedApp(spec, base_url=base_url, log=log) for name, spec in specs.items()
+        }
+
+    def get(self, name: str) -> ManagedApp:
+        return self.apps[name]
+
+    async def stop_all(self) -> None:
+        """Stop every app concurrently; never raises (it runs during server shutdown)."""
+        results = await asyncio.gather(
+            *(app.stop() for app in self.apps.values()), return_exceptions=True
+        )
+        for app, result in zip(self.apps.values(), results):
+            if isinstance(result, BaseException):
+                app.log.error("%s: error while stopping: %s", app.spec.name, result)
+
+    def kill_all_sync(self) -> None:
+        for app in self.apps.values():
+            app.kill_sync()
