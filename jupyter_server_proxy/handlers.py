@@ -24,15 +24,15 @@ import enum
 import functools
 import inspect
 import json
-from urllib.parse import urlsplit, urlunsplit
-from http.client import responses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from http.client import responses
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
-from tornado import httputil, web
+from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 

@@ -215,7 +215,8 @@ class ManagedApp:
         target = self._new_target()
         values = self._values(target)
         try:
-            command = [str(c) for c in self._resolve(list(self.spec.command), values)]
+            raw = self.spec.command
+            command = [str(c) for c in self._resolve(raw if callable(raw) else list(raw), values)]
             env_extra = self._resolve(self.spec.environment, values)
         except Exception as e:  # a template or callable in the user's spec
             self._cleanup_socket_dir()
@@ -420,7 +421,7 @@ class AppManager:
         results = await asyncio.gather(
             *(app.stop() for app in self.apps.values()), return_exceptions=True
         )
-        for app, result in zip(self.apps.values(), results):
+        for app, result in zip(self.apps.values(), results, strict=True):
             if isinstance(result, BaseException):
                 app.log.error("%s: error while stopping: %s", app.spec.name, result)
 
