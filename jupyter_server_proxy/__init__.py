@@ -34,7 +34,7 @@ def _jupyter_nbextension_paths() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .extension import ServerProxyApp
 
-    ServerProxyApp._load_jupyter_server_extension(serverapp)
+    ServerProxyApp._load_jupyter_server_extension(serverapp)  # type: ignore[no-untyped-call]
 
 
 # The name jupyter_server 1.x and older plugins look for.

@@ -47,8 +47,6 @@ class ServerProxyApp(ExtensionApp):
         base_url = web_app.settings.get("base_url", "/")
         self.server_proxy = ServerProxy(parent=self.serverapp)
         specs, problems = load_specs(self.server_proxy, self.log)
-        for problem in problems:
-            self.log.warning("jupyter-server-proxy: %s", problem)
         self.engine = Engine(engine_settings(self.server_proxy))
         self.manager = AppManager(specs, base_url=base_url, log=self.log)
         atexit.register(self.manager.kill_all_sync)

@@ -34,7 +34,7 @@ from typing import Any
 from .core.errors import AppFailed
 from .core.routing import Target
 from .specs import ServerSpec
-from .utils import call_with_asked_args, fill_templates
+from .utils import resolve
 
 #: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 50 ms.
 POLL_INTERVAL = 0.05
@@ -206,18 +206,13 @@ class ManagedApp:
             "base_url": self.base_url,
         }
 
-    def _resolve(self, value: Any, values: dict[str, Any]) -> Any:
-        if callable(value):
-            value = call_with_asked_args(value, values)
-        return fill_templates(value, values)
-
     async def _start_once(self) -> Target:
         target = self._new_target()
         values = self._values(target)
         try:
             raw = self.spec.command
-            command = [str(c) for c in self._resolve(raw if callable(raw) else list(raw), values)]
-            env_extra = self._resolve(self.spec.environment, values)
+            command = [str(c) for c in resolve(raw if callable(raw) else list(raw), values)]
+            env_extra = resolve(self.spec.environment, values)
         except Exception as e:  # a template or callable in the user's spec
             self._cleanup_socket_dir()
             raise AppFailed(self.spec.name, f"could not build its command: {e}") from e

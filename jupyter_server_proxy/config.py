@@ -1,0 +1,176 @@
+"""``c.ServerProxy``: the traitlets config, and loading app specs from config and plugins.
+
+Rules:
+- A bad app (a wrong type in its spec, a plugin that fails to import or raises) is left out with
+  one clear log line naming it and the cause; every other app still works.
+- Plugins come from the ``jupyter_serverproxy_servers`` entry point group. The entry point's name is
+  the app's name; its object is a zero-argument callable returning a spec dict. Each is called once,
+  and what it returns is never mutated.
+- Config entries win over plugins of the same name (a user can override a plugin's app).
+- No tornado here: the CLI uses this module too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from traitlets import Callable as CallableTrait
+from traitlets import Dict, Float, Int, List, Unicode, Union, default, observe
+from traitlets.config import Configurable
+
+from .specs import ServerSpec, SpecError, validate_spec
+
+ENTRY_POINT_GROUP = "jupyter_serverproxy_servers"
+
+
+class ServerProxy(Configurable):
+    servers = Dict(
+        {},
+        help="""Apps to start on demand and proxy to, by name: ``{name: spec}``. See the docs
+        for the spec keys (command, environment, timeout, port, unix_socket, launcher_entry, ...).
+        """,
+    ).tag(config=True)
+
+    non_service_rewrite_response = Union(
+        [CallableTrait(), List(CallableTrait())],
+        default_value=[],
+        help="""A function, or list of functions, that may change responses from
+        ``/proxy/<port>/`` routes. Each asks by parameter name for any of ``response``,
+        ``request``, ``orig_response``, ``host``, ``port`` and ``path``, and changes
+        ``response.body``, ``.headers``, ``.code`` or ``.reason`` in place. Responses that meet a
+        hook are held in memory (up to ``rewrite_buffer_limit``); others stream.""",
+    ).tag(config=True)
+
+    host_allowlist = Union(
+        [List(Unicode()), CallableTrait()],
+        help="""Hosts that ``/proxy/<host>:<port>/`` may reach: a list of host names, or a
+        function ``(handler, host) -> bool``. Default: localhost and 127.0.0.1 only.""",
+    ).tag(config=True)
+
+    host_whitelist = Union(
+        [List(Unicode()), CallableTrait()],
+        allow_none=True,
+        default_value=None,
+        help="Deprecated: use host_allowlist.",
+    ).tag(config=True)
+
+    websocket_max_message_size = Int(
+        1 << 30,
+        help="Largest websocket message (bytes) relayed in either direction. Default 1 GiB.",
+    ).tag(config=True)
+
+    websocket_ping_interval = Float(
+        30.0,
+        help="""Seconds between keep-alive pings to idle websocket clients, so that proxies in
+        between don't drop quiet connections. 0 disables them.""",
+    ).tag(config=True)
+
+    connect_timeout = Float(
+        10.0, help="Seconds to wait for a TCP or unix-socket connection to a backend."
+    ).tag(config=True)
+
+    read_timeout = Float(
+        300.0,
+        help="""Seconds a backend may stay silent while a response is awaited or read, before
+        the client gets 504. 0 waits forever (long polls, slow reports).""",
+    ).tag(config=True)
+
+    pool_limit_per_host = Int(
+        64, help="Most concurrent keep-alive connections to one backend."
+    ).tag(config=True)
+
+    rewrite_buffer_limit = Int(
+        64 << 20,
+        help="""Largest response body (bytes) held in memory for a rewrite_response hook; a
+        larger one gets 502 naming this limit.""",
+    ).tag(config=True)
+
+    @default("host_allowlist")
+    def _default_host_allowlist(self) -> list[str]:
+        return ["localhost", "127.0.0.1"]
+
+    @observe("host_whitelist")
+    def _deprecated_whitelist(self, change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            return
+        logging.getLogger("jupyter_server_proxy").warning(
+            "ServerProxy.host_whitelist is deprecated since jupyter-server-proxy 3.0: "
+            "use ServerProxy.host_allowlist"
+        )
+        self.host_allowlist = change["new"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an app was left out, or a warning about it."""
+
+    app: str
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.message} [{self.source}]"
+
+
+def _source_of(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    owner = f"{dist.name} {dist.version}" if dist is not None else "unknown package"
+    return f"plugin {ep.name} = {ep.value} ({owner})"
+
+
+def plugin_entry_points() -> list[EntryPoint]:
+    """Entry points of the group, one per name (the first one found wins, as pip orders them)."""
+    seen: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        seen.setdefault(ep.name, ep)
+    return list(seen.values())
+
+
+def _load_plugin(ep: EntryPoint) -> Any:
+    factory: Callable[[], Any] = ep.load()
+    if not callable(factory):
+        raise TypeError(f"{ep.value} is a {type(factory).__name__}, not a callable")
+    return factory()
+
+
+def load_specs(
+    config: ServerProxy,
+    log: logging.Logger | None = None,
+    plugins: Iterable[EntryPoint] | None = None,
+) -> tuple[dict[str, ServerSpec], list[Problem]]:
+    """Every valid app from config and plugins, and the problems met on the way."""
+    log = log or logging.getLogger("jupyter_server_proxy")
+    specs: dict[str, ServerSpec] = {}
+    problems: list[Problem] = []
+
+    def add(name: Any, raw: Any, source: str) -> None:
+        try:
+            spec, warnings = validate_spec(name, raw, source)
+        except SpecError as e:
+            problems.append(Problem(str(name), source, f"{e}; app left out"))
+            return
+        problems.extend(Problem(name, source, w) for w in warnings)
+        specs[name] = spec
+
+    for name, raw in config.servers.items():
+        add(name, raw, "config")
+    for ep in plugins if plugins is not None else plugin_entry_points():
+        source = _source_of(ep)
+        if ep.name in specs:
+            log.info("app %r from config overrides %s", ep.name, source)
+            continue
+        try:
+            raw = _load_plugin(ep)
+        except Exception as e:  # a broken plugin must not break the server
+            problems.append(
+                Problem(ep.name, source, f"plugin failed: {type(e).__name__}: {e}; app left out")
+            )
+            continue
+        add(ep.name, raw, source)
+    for problem in problems:
+        log.warning("jupyter-server-proxy: %s", problem)
+    return specs, problems
