@@ -105,6 +105,7 @@ class JupyterServer:
     config: str
     base_url: str = "/"
     extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -122,6 +123,7 @@ class JupyterServer:
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONWARNINGS="",
         )
+        env.update(self.env)
         self.log_path = self.root / "server.log"
         args = [
             sys.executable,
