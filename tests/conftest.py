@@ -106,6 +106,7 @@ class JupyterServer:
     base_url: str = "/"
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    module: str = "jupyter_server"
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -128,7 +129,7 @@ class JupyterServer:
         args = [
             sys.executable,
             "-m",
-            "jupyter_server",
+            self.module,
             "--ServerApp.open_browser=False",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",

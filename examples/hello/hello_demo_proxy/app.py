@@ -12,7 +12,7 @@ import os
 import socketserver
 from http.server import BaseHTTPRequestHandler
 
-CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
+CONTEXT_HEADERS = {"x-forwarded-context", "x-proxycontextpath", "x-forwarded-prefix"}
 
 
 def render(path: str, headers: list[tuple[str, str]]) -> str:
@@ -22,7 +22,7 @@ def render(path: str, headers: list[tuple[str, str]]) -> str:
             value = "; ".join(part.split("=", 1)[0].strip() + "=…" for part in value.split(";"))
         return f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
 
-    context = [(n, v) for n, v in headers if n.title() in CONTEXT_HEADERS]
+    context = [(n, v) for n, v in headers if n.lower() in CONTEXT_HEADERS]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Hello from a proxied app</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}th{{text-align:left;padding-right:1em}}

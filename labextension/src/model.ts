@@ -1,0 +1,233 @@
+/**
+ * Pure data: the server's JSON, validated (never cast), and what the UI is built from.
+ *
+ * Nothing here touches the DOM or JupyterLab, so it is unit-tested on its own.
+ */
+
+export interface ILauncherEntry {
+  enabled: boolean;
+  title: string;
+  pathInfo: string;
+  category: string;
+  iconUrl: string | null;
+}
+
+export interface IServerProcess {
+  name: string;
+  launcherEntry: ILauncherEntry;
+  newBrowserTab: boolean;
+}
+
+export type AppState = 'stopped' | 'starting' | 'running' | 'exited' | 'failed';
+
+export interface IAppStatus {
+  name: string;
+  state: AppState;
+  pid: number | null;
+  port: number | null;
+  unixSocket: string | null;
+  startedAt: string | null;
+  exitCode: number | null;
+  url: string;
+}
+
+/** What a launcher card / the `server-proxy:open` command receives (the peer's argument names). */
+export interface IOpenArgs {
+  id: string;
+  title: string;
+  url: string;
+  newBrowserTab: boolean;
+  category: string;
+}
+
+export class ValidationError extends Error {}
+
+type Json = unknown;
+
+function isObject(value: Json): value is Record<string, Json> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(obj: Record<string, Json>, key: string, where: string, fallback?: string): string {
+  const value = obj[key];
+  if (value === undefined && fallback !== undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'string') {
+    throw new ValidationError(`${where}.${key} should be a string, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function bool(obj: Record<string, Json>, key: string, where: string, fallback: boolean): boolean {
+  const value = obj[key];
+  if (value === undefined) {
+    return fallback;
+  }
+  if (typeof value !== 'boolean') {
+    throw new ValidationError(`${where}.${key} should be true or false, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function numOrNull(obj: Record<string, Json>, key: string, where: string): number | null {
+  const value = obj[key];
+  if (value === undefined || value === null) {
+    return null;
+  }
+  if (typeof value !== 'number') {
+    throw new ValidationError(`${where}.${key} should be a number, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function strOrNull(obj: Record<string, Json>, key: string, where: string): string | null {
+  const value = obj[key];
+  if (value === undefined || value === null) {
+    return null;
+  }
+  if (typeof value !== 'string') {
+    throw new ValidationError(`${where}.${key} should be a string, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** One entry of `server_processes`; throws `ValidationError` naming the bad field. */
+export function parseServerProcess(value: Json, index: number): IServerProcess {
+  const where = `server_processes[${index}]`;
+  if (!isObject(value)) {
+    throw new ValidationError(`${where} should be an object`);
+  }
+  const name = str(value, 'name', where);
+  if (!name) {
+    throw new ValidationError(`${where}.name is empty`);
+  }
+  const entryWhere = `${where}.launcher_entry`;
+  const raw = value['launcher_entry'] ?? {};
+  if (!isObject(raw)) {
+    throw new ValidationError(`${entryWhere} should be an object`);
+  }
+  const iconUrl = raw['icon_url'];
+  if (iconUrl !== undefined && iconUrl !== null && typeof iconUrl !== 'string') {
+    throw new ValidationError(`${entryWhere}.icon_url should be a string`);
+  }
+  return {
+    name,
+    launcherEntry: {
+      enabled: bool(raw, 'enabled', entryWhere, true),
+      title: str(raw, 'title', entryWhere, name),
+      pathInfo: str(raw, 'path_info', entryWhere, `${name}/`),
+      category: str(raw, 'category', entryWhere, 'Notebook'),
+      iconUrl: typeof iconUrl === 'string' && iconUrl ? iconUrl : null
+    },
+    newBrowserTab: bool(value, 'new_browser_tab', where, true)
+  };
+}
+
+export interface IParsed<T> {
+  items: T[];
+  /** Entries that could not be used, each with the reason (shown to the user). */
+  problems: string[];
+}
+
+/** The whole servers-info document. A bad entry is reported and skipped; the rest is kept. */
+export function parseServersInfo(doc: Json): IParsed<IServerProcess> {
+  if (!isObject(doc) || !Array.isArray(doc['server_processes'])) {
+    throw new ValidationError('servers-info should be an object with a server_processes list');
+  }
+  const items: IServerProcess[] = [];
+  const problems: string[] = [];
+  doc['server_processes'].forEach((entry, index) => {
+    try {
+      items.push(parseServerProcess(entry, index));
+    } catch (error) {
+      if (!(error instanceof ValidationError)) {
+        throw error;
+      }
+      problems.push(error.message);
+    }
+  });
+  return { items, problems };
+}
+
+/** Join a base URL and a path with exactly one slash between. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+/** Launcher cards: one per enabled app, with the arguments of `server-proxy:open`. */
+export function launcherItems(baseUrl: string, processes: IServerProcess[]): IOpenArgs[] {
+  return processes
+    .filter(p => p.launcherEntry.enabled)
+    .map(p => ({
+      id: p.name,
+      title: p.launcherEntry.title,
+      url: joinUrl(baseUrl, p.launcherEntry.pathInfo),
+      newBrowserTab: p.newBrowserTab,
+      category: p.launcherEntry.category
+    }));
+}
+
+const STATES: ReadonlySet<string> = new Set(['stopped', 'starting', 'running', 'exited', 'failed']);
+
+export function parseAppStatus(value: Json, where = 'server'): IAppStatus {
+  if (!isObject(value)) {
+    throw new ValidationError(`${where} should be an object`);
+  }
+  const state = str(value, 'state', where);
+  if (!STATES.has(state)) {
+    throw new ValidationError(`${where}.state ${JSON.stringify(state)} is not a known state`);
+  }
+  return {
+    name: str(value, 'name', where),
+    state: state as AppState,
+    pid: numOrNull(value, 'pid', where),
+    port: numOrNull(value, 'port', where),
+    unixSocket: strOrNull(value, 'unix_socket', where),
+    startedAt: strOrNull(value, 'started_at', where),
+    exitCode: numOrNull(value, 'exit_code', where),
+    url: str(value, 'url', where)
+  };
+}
+
+export function parseServers(doc: Json): IAppStatus[] {
+  if (!isObject(doc) || !Array.isArray(doc['servers'])) {
+    throw new ValidationError('the servers list should be an object with a servers list');
+  }
+  return doc['servers'].map((s, i) => parseAppStatus(s, `servers[${i}]`));
+}
+
+export function parseLogs(doc: Json): string[] {
+  if (!isObject(doc) || !Array.isArray(doc['lines'])) {
+    throw new ValidationError('logs should be an object with a lines list');
+  }
+  return doc['lines'].map(line => (typeof line === 'string' ? line : JSON.stringify(line)));
+}
+
+export interface IFailure {
+  message: string;
+  exitCode: number | null;
+  logTail: string[];
+}
+
+/** The JSON body of a 503 from the start endpoint (fields may be missing on other errors). */
+export function parseFailure(doc: Json, fallback: string): IFailure {
+  if (!isObject(doc)) {
+    return { message: fallback, exitCode: null, logTail: [] };
+  }
+  const message = typeof doc['message'] === 'string' ? doc['message'] : fallback;
+  const exitCode = typeof doc['exit_code'] === 'number' ? doc['exit_code'] : null;
+  const tail = Array.isArray(doc['log_tail'])
+    ? doc['log_tail'].filter((l): l is string => typeof l === 'string')
+    : [];
+  return { message, exitCode, logTail: tail };
+}
+
+/** The Running panel's label for an app, e.g. "RStudio — running" or "exited (code 3)". */
+export function statusLabel(title: string, status: IAppStatus): string {
+  if (status.state === 'exited' || status.state === 'failed') {
+    const code = status.exitCode === null ? '' : ` (code ${status.exitCode})`;
+    return `${title} — ${status.state}${code}`;
+  }
+  return `${title} — ${status.state}`;
+}

@@ -1,0 +1,61 @@
+"""Real-browser fixtures: JupyterLab / Notebook 7 / nbclassic servers and Debian's chromium,
+driven by Playwright (never a browser Playwright downloads)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import JupyterServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "_static"
+
+
+def lab_server(root: Path, config: str, app: str = "jupyterlab", base_url: str = "/") -> JupyterServer:
+    """A Lab (or Notebook/nbclassic) server with isolated settings and no news popup."""
+    settings = root / "settings"
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True, exist_ok=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    (root / "workspaces").mkdir(parents=True, exist_ok=True)
+    args = [
+        f"--LabApp.user_settings_dir={settings}",
+        f"--LabApp.workspaces_dir={root / 'workspaces'}",
+    ] if app in ("jupyterlab", "notebook") else []
+    server = JupyterServer(root, config, base_url, extra_args=args, module=app)
+    return server.start()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: object) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})  # type: ignore[attr-defined]
+    pg = context.new_page()
+    yield pg
+    context.close()
