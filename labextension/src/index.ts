@@ -25,12 +25,14 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { IRunningSessionManagers, IRunningSessions } from '@jupyterlab/running';
 import { ServerConnection } from '@jupyterlab/services';
 import { LabIcon, launchIcon, listIcon, refreshIcon } from '@jupyterlab/ui-components';
 import { Signal } from '@lumino/signaling';
-import { Panel, Widget } from '@lumino/widgets';
+import { Menu, MenuBar, Panel, Widget } from '@lumino/widgets';
 
 import {
   IAppStatus,
@@ -57,13 +59,16 @@ namespace CommandIDs {
   export const stop = 'server-proxy:stop';
 }
 
+// A window with "</>": reads as "a web app" in any launcher section. Plain colours (no jp-icon
+// classes), because theme classes would fill the outline shapes.
 const DEFAULT_ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="24" height="24">
-<rect x="2" y="3" width="20" height="18" rx="2" fill="none" stroke="#616161" stroke-width="1.6" class="jp-icon3"/>
-<path d="M2 8h20" stroke="#616161" stroke-width="1.6" class="jp-icon3"/>
-<circle cx="5" cy="5.5" r=".9" fill="#616161" class="jp-icon3"/><circle cx="8" cy="5.5" r=".9" fill="#616161" class="jp-icon3"/>
-<path d="M8 12.5l-3 2.5 3 2.5M16 12.5l3 2.5-3 2.5M13.5 11.5l-3 7" fill="none" stroke="#616161" stroke-width="1.6" stroke-linecap="round" class="jp-icon3"/>
+<rect x="2" y="3" width="20" height="18" rx="2" style="fill:#ffffff;stroke:#616161;stroke-width:1.6"/>
+<path d="M2 8h20" style="fill:none;stroke:#616161;stroke-width:1.6"/>
+<circle cx="5" cy="5.5" r="0.9" style="fill:#616161"/><circle cx="8" cy="5.5" r="0.9" style="fill:#616161"/>
+<path d="M8 12.5l-3 2.5 3 2.5M16 12.5l3 2.5-3 2.5M13.5 11.5l-3 7" style="fill:none;stroke:#2f7ed8;stroke-width:1.6;stroke-linecap:round"/>
 </svg>`;
 
+const DEFAULT_ICON_URL = `data:image/svg+xml;base64,${btoa(DEFAULT_ICON_SVG)}`;
 const defaultAppIcon = new LabIcon({ name: `${NAMESPACE}:default`, svgstr: DEFAULT_ICON_SVG });
 
 /** Talks to the server; every response is validated before use. */
@@ -400,14 +405,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Launcher cards and Running panel for jupyter-server-proxy apps',
   autoStart: true,
-  optional: [ILauncher, ILayoutRestorer, ICommandPalette, IRunningSessionManagers, ILabShell],
+  optional: [
+    ILauncher,
+    ILayoutRestorer,
+    ICommandPalette,
+    IRunningSessionManagers,
+    ILabShell,
+    IMainMenu
+  ],
   activate: (
     app: JupyterFrontEnd,
     launcher: ILauncher | null,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     runningManagers: IRunningSessionManagers | null,
-    labShell: ILabShell | null
+    labShell: ILabShell | null,
+    mainMenu: IMainMenu | null
   ) => {
     const client = new ServerProxyClient();
     const tracker = new WidgetTracker<AppPanel>({ namespace: NAMESPACE });
@@ -552,11 +565,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await Promise.all(items.map(p => loadIcon(client, p)));
         for (const args of launcherItems(baseUrl, items)) {
           known.set(args.id, args);
+          // The Notebook and Console sections draw `kernelIconUrl` (or a letter), not the
+          // command's icon, so those cards get the icon as a URL too.
+          const iconUrl = items.find(p => p.name === args.id)?.launcherEntry.iconUrl;
           launcher?.add({
             command: CommandIDs.open,
             args: { ...args },
             category: args.category,
-            rank: 0
+            // After the built-in items, so each section keeps its own header icon.
+            rank: 100,
+            kernelIconUrl: iconUrl ?? DEFAULT_ICON_URL
           });
           palette?.addItem({
             command: CommandIDs.open,
@@ -564,6 +582,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
             category: 'Server Apps'
           });
         }
+        // File > New lists the apps too; in Notebook 7's tree this is its "New" menu.
+        mainMenu?.fileMenu.newMenu.addGroup(
+          launcherItems(baseUrl, items).map(args => ({ command: CommandIDs.open, args: { ...args } })),
+          30
+        );
         app.commands.notifyCommandChanged(CommandIDs.open);
       })
       .catch(error => {
@@ -572,4 +595,57 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+/**
+ * Notebook 7's tree view: its file browser toolbar has a "New" dropdown (a MenuBar with one
+ * menu) that no token exposes. Find it through the toolbar's widgets and add the apps; Notebook
+ * rebuilds that menu when kernel specs change, so add them again then.
+ */
+const treeNewMenu: JupyterFrontEndPlugin<void> = {
+  id: '@jupyterhub/jupyter-server-proxy:tree-new-menu',
+  description: "Lists jupyter-server-proxy's apps in Notebook 7's New menu",
+  autoStart: true,
+  optional: [IDefaultFileBrowser, ILabShell],
+  activate: (app: JupyterFrontEnd, browser: IDefaultFileBrowser | null, labShell: ILabShell | null) => {
+    if (!browser || labShell) {
+      return; // JupyterLab has the launcher and File > New
+    }
+    const client = new ServerProxyClient();
+    const baseUrl = PageConfig.getBaseUrl();
+    const findMenu = (): Menu | null => {
+      for (const widget of browser.toolbar.children()) {
+        if (widget instanceof MenuBar && widget.menus.length) {
+          return widget.menus[0];
+        }
+      }
+      return null;
+    };
+    void client.serversInfo().then(({ items }) => {
+      const entries = launcherItems(baseUrl, items);
+      if (!entries.length) {
+        return;
+      }
+      const addTo = (menu: Menu) => {
+        if (menu.items.some(i => i.command === CommandIDs.open)) {
+          return;
+        }
+        menu.addItem({ type: 'separator' });
+        for (const args of entries) {
+          menu.addItem({ command: CommandIDs.open, args: { ...args, newBrowserTab: true } });
+        }
+      };
+      let tries = 0;
+      const attempt = () => {
+        const menu = findMenu();
+        if (menu) {
+          addTo(menu);
+          app.serviceManager.kernelspecs.specsChanged.connect(() => addTo(menu));
+        } else if (tries++ < 50) {
+          window.setTimeout(attempt, 200); // the toolbar is built from settings, later
+        }
+      };
+      attempt();
+    });
+  }
+};
+
+export default [plugin, treeNewMenu];

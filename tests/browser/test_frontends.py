@@ -1,0 +1,183 @@
+"""The frontends in a real browser (Debian's chromium via Playwright): JupyterLab's launcher,
+Lab tabs, the Running panel and log view; Notebook 7's and nbclassic's "New" menus."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, lab_server
+from tests.conftest import HERE, JupyterServer, wait_until
+
+pytestmark = pytest.mark.browser
+
+ECHO = str(HERE / "backends" / "echo.py")
+CONFIG = f"""
+import sys
+c.ServerProxy.servers = {{
+    "tabapp": {{
+        "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
+        "timeout": 20,
+        "launcher_entry": {{"title": "Tab App", "category": "Other"}},
+    }},
+    "failing": {{
+        "command": [sys.executable, "-c", "import sys; print('cannot start: no license'); sys.exit(3)"],
+        "new_browser_tab": False,
+        "launcher_entry": {{"title": "Failing App"}},
+    }},
+}}
+"""
+
+
+def api(server: JupyterServer, path: str) -> Any:
+    req = urllib.request.Request(
+        server.url(f"server-proxy/api/servers/{path}"), headers=server.auth
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    s = lab_server(tmp_path_factory.mktemp("lab"), CONFIG)
+    yield s
+    s.stop()
+
+
+def open_lab(page: Any, server: JupyterServer) -> None:
+    page.goto(server.url(f"lab?token={server.token}"))
+    page.locator(".jp-LauncherCard", has_text="Hello").first.wait_for(timeout=60_000)
+
+
+def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServer) -> None:
+    """The demo's card shows its own SVG icon; clicking it opens a Lab tab with the app's page."""
+    open_lab(page, lab)
+    card = page.locator(".jp-LauncherCard", has_text="Hello").first
+    # Notebook-section cards draw an image URL: the app's own icon route.
+    img = card.locator(".jp-LauncherCard-icon img").first
+    img.wait_for()
+    assert img.get_attribute("src").endswith("/server-proxy/icon/hello")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-LauncherCard-icon img')]"
+        ".some(i => i.src.endsWith('/server-proxy/icon/hello') && i.naturalWidth > 0)"
+    )
+    # A card in a custom category also has an icon (not a blank square).
+    other = page.locator(".jp-LauncherCard", has_text="Tab App").first
+    assert other.locator(".jp-LauncherCard-icon svg").count() == 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "launcher.png"))
+    card.click()
+    frame = page.frame_locator(".jp-ServerProxy-frame iframe, iframe.jp-ServerProxy-frame, .jp-ServerProxy-app iframe").first
+    frame.locator("#path").wait_for(timeout=30_000)
+    assert frame.locator("#path").inner_text() == "/"
+    assert "/hello" in frame.locator("#context").inner_text()
+    # Opening it again activates the same tab rather than a second one.
+    # (The launcher closed itself when the card opened a tab: open a new one.)
+    page.locator(".jp-ToolbarButtonComponent[data-command='launcher:create']").first.click()
+    page.locator(".jp-LauncherCard", has_text="Hello").first.click()
+    assert page.locator(".lm-TabBar-tab", has_text="Hello").count() == 1
+
+
+def test_new_browser_tab_app_opens_a_new_page(page: Any, lab: JupyterServer) -> None:
+    """An app with new_browser_tab (the default) opens in a new browser tab."""
+    open_lab(page, lab)
+    with page.context.expect_page() as popup_info:
+        page.locator(".jp-LauncherCard", has_text="Tab App").first.click()
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    assert '"path": "/"' in popup.content()
+
+
+def test_running_panel_stop_restart_and_log(page: Any, lab: JupyterServer) -> None:
+    """The Running panel lists a started app; Restart gives a new pid; the log view shows the
+    app's output; Stop ends the process."""
+    first = api(lab, "hello")
+    if first["state"] != "running":
+        req = urllib.request.Request(
+            lab.url("server-proxy/api/servers/hello"), method="POST", headers=lab.auth
+        )
+        urllib.request.urlopen(req, timeout=30).close()
+        first = api(lab, "hello")
+    assert first["state"] == "running" and alive(first["pid"])
+    open_lab(page, lab)
+    page.locator("[data-id='jp-running-sessions']").first.click()
+    item = page.locator(".jp-ServerProxy-runningItem", has_text="Hello").first
+    item.wait_for(timeout=30_000)
+    assert "running" in item.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "running-panel.png"))
+
+    item.locator(".jp-ServerProxy-showLog").first.click()
+    log = page.locator(".jp-ServerProxy-log pre").first
+    log.wait_for()
+    try:
+        page.wait_for_function(
+            "() => document.querySelector('.jp-ServerProxy-log pre')"
+            "?.textContent.includes('serving on')"
+        )
+    except Exception:
+        raise AssertionError(f"log view shows: {log.inner_text()!r}") from None
+    page.screenshot(path=str(SCREENSHOTS / "log-view.png"))
+
+    item.locator(".jp-ServerProxy-restart").first.click()
+    wait_until(
+        lambda: api(lab, "hello")["pid"] not in (None, first["pid"])
+        and api(lab, "hello")["state"] == "running",
+        "restart",
+    )
+    second = api(lab, "hello")["pid"]
+    assert alive(second) and not alive(first["pid"])
+
+    item.locator(".jp-RunningSessions-itemShutdown").first.click()
+    wait_until(lambda: api(lab, "hello")["state"] == "stopped", "stop")
+    assert not alive(second)
+
+
+def test_failing_app_shows_its_failure(page: Any, lab: JupyterServer) -> None:
+    """An app that cannot start shows the reason, exit code and log tail in its Lab tab."""
+    open_lab(page, lab)
+    page.locator(".jp-LauncherCard", has_text="Failing App").first.click()
+    status = page.locator(".jp-ServerProxy-status.jp-mod-failed").first
+    status.wait_for(timeout=30_000)
+    text = status.inner_text()
+    assert "could not start" in text and "Exit code: 3" in text and "no license" in text
+
+
+@pytest.mark.parametrize("app", ["notebook", "nbclassic"])
+def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
+    """Notebook 7's and nbclassic's tree "New" menus list the apps and open them."""
+    s = lab_server(tmp_path, CONFIG, app=app)
+    try:
+        if app == "notebook":
+            page.goto(s.url(f"tree?token={s.token}"))
+            page.get_by_role("menuitem", name="New").first.click()
+            entry = page.get_by_role("menuitem", name="Tab App").first
+        else:
+            page.goto(s.url(f"nbclassic/tree?token={s.token}"))
+            page.locator("#new-dropdown-button").click()
+            entry = page.locator("#new-menu [data-server-proxy='tabapp'] a").first
+        entry.wait_for(timeout=60_000)
+        with page.context.expect_page() as popup_info:
+            entry.click()
+        popup = popup_info.value
+        popup.wait_for_load_state()
+        assert '"path": "/"' in popup.content()
+    finally:
+        s.stop()
+
+
+_ = (os, sys)
