@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== ruff"
-python3 -m ruff check jupyter_server_proxy tests bench examples
-python3 -m ruff format --check jupyter_server_proxy tests bench examples
+python3 -m ruff check .
+python3 -m ruff format --check .
 echo "== mypy --strict"
 python3 -m mypy
 if [ -f labextension/package.json ]; then

@@ -26,7 +26,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "_static"
 
 
-def lab_server(root: Path, config: str, app: str = "jupyterlab", base_url: str = "/") -> JupyterServer:
+def lab_server(
+    root: Path, config: str, app: str = "jupyterlab", base_url: str = "/"
+) -> JupyterServer:
     """A Lab (or Notebook/nbclassic) server with isolated settings and no news popup."""
     settings = root / "settings"
     notification = settings / "@jupyterlab" / "apputils-extension"
@@ -35,10 +37,14 @@ def lab_server(root: Path, config: str, app: str = "jupyterlab", base_url: str =
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
     (root / "workspaces").mkdir(parents=True, exist_ok=True)
-    args = [
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={root / 'workspaces'}",
-    ] if app in ("jupyterlab", "notebook") else []
+    args = (
+        [
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}",
+        ]
+        if app in ("jupyterlab", "notebook")
+        else []
+    )
     server = JupyterServer(root, config, base_url, extra_args=args, module=app)
     return server.start()
 

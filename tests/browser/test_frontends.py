@@ -4,8 +4,6 @@ Lab tabs, the Running panel and log view; Notebook 7's and nbclassic's "New" men
 from __future__ import annotations
 
 import json
-import os
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,9 @@ c.ServerProxy.servers = {{
         "launcher_entry": {{"title": "Tab App", "category": "Other"}},
     }},
     "failing": {{
-        "command": [sys.executable, "-c", "import sys; print('cannot start: no license'); sys.exit(3)"],
+        "command": [
+            sys.executable, "-c", "import sys; print('cannot start: no license'); sys.exit(3)"
+        ],
         "new_browser_tab": False,
         "launcher_entry": {{"title": "Failing App"}},
     }},
@@ -82,7 +82,9 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "launcher.png"))
     card.click()
-    frame = page.frame_locator(".jp-ServerProxy-frame iframe, iframe.jp-ServerProxy-frame, .jp-ServerProxy-app iframe").first
+    frame = page.frame_locator(
+        ".jp-ServerProxy-frame iframe, iframe.jp-ServerProxy-frame, .jp-ServerProxy-app iframe"
+    ).first
     frame.locator("#path").wait_for(timeout=30_000)
     assert frame.locator("#path").inner_text() == "/"
     assert "/hello" in frame.locator("#context").inner_text()
@@ -135,8 +137,10 @@ def test_running_panel_stop_restart_and_log(page: Any, lab: JupyterServer) -> No
 
     item.locator(".jp-ServerProxy-restart").first.click()
     wait_until(
-        lambda: api(lab, "hello")["pid"] not in (None, first["pid"])
-        and api(lab, "hello")["state"] == "running",
+        lambda: (
+            api(lab, "hello")["pid"] not in (None, first["pid"])
+            and api(lab, "hello")["state"] == "running"
+        ),
         "restart",
     )
     second = api(lab, "hello")["pid"]
@@ -178,6 +182,3 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
         assert '"path": "/"' in popup.content()
     finally:
         s.stop()
-
-
-_ = (os, sys)
