@@ -1,0 +1,68 @@
+"""The benchmark backend (aiohttp): what every target proxies to.
+
+/small        2 bytes
+/bytes/<n>    n bytes, streamed in 256 KiB chunks (never held whole)
+/sink         reads an upload of any size as a stream; answers the byte count
+/ws           websocket echo, no message size limit
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import WSMsgType, web
+
+CHUNK = b"x" * (256 * 1024)
+
+
+async def small(request: web.Request) -> web.Response:
+    return web.Response(body=b"ok")
+
+
+async def stream_bytes(request: web.Request) -> web.StreamResponse:
+    n = int(request.match_info["n"])
+    resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    resp.content_length = n
+    await resp.prepare(request)
+    sent = 0
+    while sent < n:
+        part = CHUNK[: min(len(CHUNK), n - sent)]
+        await resp.write(part)
+        sent += len(part)
+    await resp.write_eof()
+    return resp
+
+
+async def sink(request: web.Request) -> web.Response:
+    n = 0
+    async for chunk in request.content.iter_any():
+        n += len(chunk)
+    return web.json_response({"received": n})
+
+
+async def ws(request: web.Request) -> web.WebSocketResponse:
+    sock = web.WebSocketResponse(max_msg_size=0)
+    await sock.prepare(request)
+    async for msg in sock:
+        if msg.type == WSMsgType.TEXT:
+            await sock.send_str(msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            await sock.send_bytes(msg.data)
+    return sock
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    app = web.Application(client_max_size=0)
+    app.router.add_get("/small", small)
+    app.router.add_get("/", small)
+    app.router.add_get("/bytes/{n}", stream_bytes)
+    app.router.add_post("/sink", sink)
+    app.router.add_get("/ws", ws)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""``jupyter server-proxy list`` reads the server's config and plugins and reports problems."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_list(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config_dir), PYTHONWARNINGS="")
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_server_proxy.cli", "list", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_lists_apps_with_their_source_and_problems(tmp_path: Path) -> None:
+    """Every app is shown with where it came from; a bad one is named with the cause; exit 1."""
+    (tmp_path / "jupyter_server_config.py").write_text(
+        'c.ServerProxy.servers = {"good": {"command": ["x", "{port}"],'
+        ' "launcher_entry": {"title": "Good App"}}, "bad": {"timeout": "soon"}}\n'
+    )
+    result = run_list(tmp_path)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "good    [config]" in out and "'Good App'" in out and "command: x {port}" in out
+    assert "hello    [plugin hello = hello_demo_proxy:setup_hello" in out
+    assert "bad: app 'bad': timeout = 'soon' is not valid" in out
+
+
+def test_clean_config_exits_zero_and_quiet_prints_nothing(tmp_path: Path) -> None:
+    """No problems: exit 0; --quiet prints nothing."""
+    (tmp_path / "jupyter_server_config.py").write_text("c.ServerProxy.servers = {}\n")
+    result = run_list(tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
