@@ -485,6 +485,12 @@ def main() -> None:
         help="workloads: download upload small ws32 ws1m coldstart",
     )
     parser.add_argument("--reps", type=int, default=None)
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=["direct", "ours", "peer", "chp"],
+        help="a subset of: direct ours peer chp",
+    )
     parser.add_argument("--out", default=str(HERE / "results.md"))
     args = parser.parse_args()
     quick = args.quick
@@ -503,7 +509,7 @@ def main() -> None:
     rows: list[Row] = []
     try:
         wait_http(f"http://127.0.0.1:{backend_port}/small")
-        targets = make_targets(backend_port, {"direct", "ours", "peer", "chp"})
+        targets = make_targets(backend_port, set(args.targets))
         names = [t.name for t in targets]
         ours = next(t for t in targets if t.name == "ours")
 

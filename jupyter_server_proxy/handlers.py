@@ -20,6 +20,7 @@ Data flows one way: route arguments -> target -> upstream exchange -> client.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import functools
 import inspect
@@ -56,6 +57,7 @@ from .core.routing import (
 )
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
+from .upstream import READ_BUFFER
 from .utils import call_with_asked_args
 from .websocket import Bridge, WebSocketBridge, close_code_for_client
 
@@ -67,9 +69,10 @@ __all__ = [
     "RewritableResponse",
 ]
 
-#: Request bodies are read in chunks of this size and at most this many wait for the backend,
-#: so an upload holds at most ``_BODY_QUEUE * 64 KiB`` in memory however large it is.
+#: Request bodies are read in chunks of up to ``_BODY_CHUNK`` and at most ``_BODY_QUEUE`` of them
+#: wait for the backend, so an upload holds at most 4 MiB in memory however large it is.
 _BODY_QUEUE = 4
+_BODY_CHUNK = 1 << 20
 #: Responses of at most this many bytes with a Content-Length are sent in one write.
 _SMALL_BODY = 64 * 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -120,6 +123,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._inner: asyncio.Task[None] | None = None
         self._client_gone = False
         super().__init__(*args, **kwargs)
+        _read_bodies_in_large_chunks(self.request)
 
     # -- framework plumbing ---------------------------------------------------------------
 
@@ -423,7 +427,12 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
                 # Small and announced: one write with the head, no extra round through flush().
                 self.write(await response.content.readexactly(length))
             else:
-                async for chunk in response.content.iter_any():
+                content = response.content
+                while chunk := await content.readany():
+                    # Take what else is already buffered, so a fast backend costs one flush per
+                    # buffer-full rather than per socket read (bounded by READ_BUFFER).
+                    while len(chunk) < READ_BUFFER and (more := content.read_nowait(READ_BUFFER)):
+                        chunk += more
                     self.write(chunk)
                     await self.flush()  # resolves once the client took the bytes: backpressure
         except StreamClosedError:
@@ -692,6 +701,18 @@ class AddSlashHandler(JupyterHandler):
 def _accepts_redirect_flag() -> bool:
     """jupyter_server >= 2.13 lets ``prepare`` answer 403 instead of redirecting to login."""
     return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
+
+
+def _read_bodies_in_large_chunks(request: Any) -> None:
+    """Let tornado hand us request bodies in chunks of up to ``_BODY_CHUNK`` (default 64 KiB):
+    fewer, larger chunks make uploads much cheaper. Only this connection's own copy of the
+    parameters changes; memory stays bounded by ``_BODY_QUEUE`` chunks."""
+    connection = getattr(request, "connection", None)
+    params = getattr(connection, "params", None)
+    if params is not None and getattr(params, "chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
+        params = copy.copy(params)
+        params.chunk_size = _BODY_CHUNK
+        connection.params = params  # type: ignore[union-attr]
 
 
 def _consume_outcome(task: asyncio.Future[None]) -> None:

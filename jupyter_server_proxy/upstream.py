@@ -24,6 +24,9 @@ from .core.errors import UpstreamTimeout, UpstreamUnavailable
 from .core.routing import Target
 
 _NEVER_ADD = ("Accept-Encoding", "User-Agent", "Content-Type")
+#: How much of a backend's response may wait in memory before we stop reading its socket. Large
+#: enough that a fast backend isn't paused every 64 KiB; small enough to stay bounded per request.
+READ_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Upstream:
             "skip_auto_headers": _NEVER_ADD,
             "timeout": self._timeout(),
             "cookie_jar": aiohttp.DummyCookieJar(),
+            "read_bufsize": READ_BUFFER,
         }
         if target.unix_socket:
             session = self._unix.get(target.unix_socket)
