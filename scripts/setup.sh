@@ -13,12 +13,13 @@ if [ -z "${SKIP_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium
 fi
 
+# A `jupyter labextension develop` link in place of the installed extension breaks pip's
+# reinstall of it; the editable install below installs the built extension itself.
+ext_dir="$(python3 -c 'import sys; print(sys.prefix)')/share/jupyter/labextensions/@jupyterhub/jupyter-server-proxy"
+if [ -L "$ext_dir" ]; then rm -f "$ext_dir"; fi
+
 echo "== pip: jupyter-server-proxy[test] and the demo plugin"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 if [ -f examples/hello/pyproject.toml ]; then
   python3 -m pip install -q --disable-pip-version-check --no-deps -e examples/hello
-fi
-if [ -f labextension/package.json ]; then
-  echo "== labextension (development link)"
-  python3 -m jupyter labextension develop --overwrite . >/dev/null
 fi
