@@ -20,7 +20,7 @@ import asyncio
 import json
 import mimetypes
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,13 +28,14 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .config import Problem
 from .core.errorpage import error_json
 from .core.errors import AppFailed
 from .named import manager_of
 from .processes import ManagedApp
+from .settings import PROBLEMS_KEY, SPECS_KEY
 from .specs import ServerSpec
 
-SPECS_KEY = "server_proxy_specs"
 _ICON_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
 
 
@@ -46,8 +47,12 @@ def app_url(base_url: str, spec: ServerSpec) -> str:
     return url_path_join(base_url, spec.launcher_entry.path_info or spec.name + "/")
 
 
-def servers_info(base_url: str, specs: Mapping[str, ServerSpec]) -> dict[str, Any]:
-    """The peer's ``servers-info`` document (what launchers and menus are built from)."""
+def servers_info(
+    base_url: str, specs: Mapping[str, ServerSpec], problems: Sequence[Problem] = ()
+) -> dict[str, Any]:
+    """The peer's ``servers-info`` document (what launchers and menus are built from), plus
+    ``problems``: apps that were left out and why, so a frontend can say so (clients of the
+    peer's format ignore the extra key)."""
     processes = []
     for spec in specs.values():
         entry = spec.launcher_entry
@@ -62,14 +67,20 @@ def servers_info(base_url: str, specs: Mapping[str, ServerSpec]) -> dict[str, An
         processes.append(
             {"name": spec.name, "launcher_entry": launcher, "new_browser_tab": spec.new_browser_tab}
         )
-    return {"server_processes": processes}
+    left_out = [
+        {"name": p.app, "source": p.source, "message": p.message}
+        for p in problems
+        if "left out" in p.message
+    ]
+    return {"server_processes": processes, "problems": left_out}
 
 
 class ServersInfoHandler(JupyterHandler):
     @web.authenticated
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(servers_info(self.base_url, _specs(self))))
+        problems = self.settings.get(PROBLEMS_KEY, ())
+        self.finish(json.dumps(servers_info(self.base_url, _specs(self), problems)))
 
 
 class IconHandler(JupyterHandler):

@@ -83,6 +83,11 @@ class ServerProxy(Configurable):
         64, help="Most concurrent keep-alive connections to one backend."
     ).tag(config=True)
 
+    stop_timeout = Float(
+        5.0,
+        help="""Seconds an app has to exit after SIGTERM before its process group gets SIGKILL.""",
+    ).tag(config=True)
+
     rewrite_buffer_limit = Int(
         64 << 20,
         help="""Largest response body (bytes) held in memory for a rewrite_response hook; a

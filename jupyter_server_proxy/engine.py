@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .settings import ENGINE_KEY
 from .upstream import Upstream, UpstreamSettings
-
-SETTINGS_KEY = "server_proxy_engine"
 
 
 @dataclass(frozen=True)
@@ -33,8 +32,8 @@ class Engine:
 
 
 def engine_for(settings: dict[str, Any]) -> Engine:
-    engine = settings.get(SETTINGS_KEY)
+    engine = settings.get(ENGINE_KEY)
     if engine is None:
-        engine = settings[SETTINGS_KEY] = Engine()
+        engine = settings[ENGINE_KEY] = Engine()
     assert isinstance(engine, Engine)
     return engine

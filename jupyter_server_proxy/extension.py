@@ -13,12 +13,9 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
 
 from .config import ServerProxy, load_specs
-from .engine import SETTINGS_KEY, Engine, EngineSettings
+from .engine import Engine, EngineSettings
 from .processes import AppManager
-
-MANAGER_KEY = "server_proxy_manager"
-SPECS_KEY = "server_proxy_specs"
-PROBLEMS_KEY = "server_proxy_problems"
+from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 
 
 def engine_settings(config: ServerProxy) -> EngineSettings:
@@ -48,9 +45,11 @@ class ServerProxyApp(ExtensionApp):
         self.server_proxy = ServerProxy(parent=self.serverapp)
         specs, problems = load_specs(self.server_proxy, self.log)
         self.engine = Engine(engine_settings(self.server_proxy))
-        self.manager = AppManager(specs, base_url=base_url, log=self.log)
+        self.manager = AppManager(
+            specs, base_url=base_url, log=self.log, stop_grace=self.server_proxy.stop_timeout
+        )
         atexit.register(self.manager.kill_all_sync)
-        web_app.settings[SETTINGS_KEY] = self.engine
+        web_app.settings[ENGINE_KEY] = self.engine
         web_app.settings[MANAGER_KEY] = self.manager
         web_app.settings[SPECS_KEY] = specs
         web_app.settings[PROBLEMS_KEY] = problems

@@ -21,10 +21,9 @@ from .core.errors import BadTarget
 from .core.routing import Target
 from .handlers import AddSlashHandler, ProxyHandler
 from .processes import AppManager, ManagedApp
+from .settings import MANAGER_KEY
 from .specs import ServerSpec
 from .utils import call_with_asked_args, fill_templates
-
-MANAGER_KEY = "server_proxy_manager"
 
 
 def manager_of(settings: Mapping[str, Any]) -> AppManager:

@@ -402,10 +402,16 @@ class AppManager:
     """Owns every ``ManagedApp`` of a server; the single place their lifetimes end."""
 
     def __init__(
-        self, specs: Mapping[str, ServerSpec], *, base_url: str, log: logging.Logger
+        self,
+        specs: Mapping[str, ServerSpec],
+        *,
+        base_url: str,
+        log: logging.Logger,
+        stop_grace: float = 5.0,
     ) -> None:
         self.apps: dict[str, ManagedApp] = {
-            name: ManagedApp(spec, base_url=base_url, log=log) for name, spec in specs.items()
+            name: ManagedApp(spec, base_url=base_url, log=log, stop_grace=stop_grace)
+            for name, spec in specs.items()
         }
 
     def get(self, name: str) -> ManagedApp:

@@ -559,7 +559,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       .serversInfo()
       .then(async ({ items, problems }) => {
         for (const problem of problems) {
-          Notification.warning(`jupyter-server-proxy: an app could not be listed: ${problem}`);
+          Notification.warning(`jupyter-server-proxy: ${problem}`, { autoClose: false });
         }
         running.setTitles(items);
         await Promise.all(items.map(p => loadIcon(client, p)));

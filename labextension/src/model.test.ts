@@ -126,3 +126,14 @@ describe('joinUrl', () => {
     expect(joinUrl('http://h/base', 'x')).toBe('http://h/base/x');
   });
 });
+
+describe('server-side problems', () => {
+  it('passes on the apps the server left out, with the reason', () => {
+    const { items, problems } = parseServersInfo({
+      server_processes: [{ name: 'ok' }],
+      problems: [{ name: 'bad', message: "app 'bad': timeout = 'x' is not valid" }, 7]
+    });
+    expect(items).toHaveLength(1);
+    expect(problems).toEqual(["app 'bad': timeout = 'x' is not valid"]);
+  });
+});

@@ -137,6 +137,13 @@ export function parseServersInfo(doc: Json): IParsed<IServerProcess> {
   }
   const items: IServerProcess[] = [];
   const problems: string[] = [];
+  // Apps the server left out (a bad spec, a broken plugin), so the user hears about them.
+  const leftOut = Array.isArray(doc['problems']) ? doc['problems'] : [];
+  for (const problem of leftOut) {
+    if (isObject(problem) && typeof problem['message'] === 'string') {
+      problems.push(problem['message']);
+    }
+  }
   doc['server_processes'].forEach((entry, index) => {
     try {
       items.push(parseServerProcess(entry, index));

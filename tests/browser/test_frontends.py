@@ -32,6 +32,7 @@ c.ServerProxy.servers = {{
         "new_browser_tab": False,
         "launcher_entry": {{"title": "Failing App"}},
     }},
+    "misconfigured": {{"command": "not-a-list"}},
 }}
 """
 
@@ -76,6 +77,8 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
         "() => [...document.querySelectorAll('.jp-LauncherCard-icon img')]"
         ".some(i => i.src.endsWith('/server-proxy/icon/hello') && i.naturalWidth > 0)"
     )
+    # An app the server had to leave out is announced, with the reason.
+    page.locator(".Toastify__toast", has_text="misconfigured").first.wait_for(timeout=30_000)
     # A card in a custom category also has an icon (not a blank square).
     other = page.locator(".jp-LauncherCard", has_text="Tab App").first
     assert other.locator(".jp-LauncherCard-icon svg").count() == 1

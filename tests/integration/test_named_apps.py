@@ -246,6 +246,8 @@ def test_servers_info_and_icon(server: JupyterServer) -> None:
     }
     assert procs["sockecho"]["new_browser_tab"] is False
     assert "bad-spec" not in procs
+    problems = json.loads(body)["problems"]
+    assert [p["name"] for p in problems] == ["bad-spec"] and "command" in problems[0]["message"]
     status, headers, body = run(call(server, "GET", "server-proxy/icon/echo"))
     assert status == 200 and headers["Content-Type"] == "image/svg+xml" and b"<svg" in body
 

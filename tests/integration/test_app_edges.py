@@ -1,0 +1,150 @@
+"""Named apps at the edges: raw-socket apps, apps that ignore SIGTERM, clients that give up
+while an app starts, and activity rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import HERE, JupyterServer, wait_until
+
+TCPECHO = str(HERE / "backends" / "tcpecho.py")
+STUBBORN = str(HERE / "backends" / "stubborn.py")
+ECHO = str(HERE / "backends" / "echo.py")
+
+CONFIG = f"""
+import sys
+c.ServerProxy.stop_timeout = 0.5
+c.ServerProxy.servers = {{
+    "raw": {{
+        "command": [sys.executable, {TCPECHO!r}, "--port", "{{port}}"],
+        "raw_socket_proxy": True,
+        "timeout": 20,
+    }},
+    "stubborn": {{
+        "command": [sys.executable, {STUBBORN!r}, "--port", "{{port}}", "--ignore-term"],
+        "timeout": 20,
+    }},
+    "slow": {{
+        "command": [sys.executable, {STUBBORN!r}, "--port", "{{port}}", "--delay", "1.5"],
+        "timeout": 30,
+    }},
+    "quiet": {{
+        "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
+        "timeout": 20,
+        "exclude_last_activity_patterns": ["/poll$"],
+    }},
+    "never": {{
+        "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
+        "timeout": 20,
+        "update_last_activity": False,
+    }},
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
+    yield s
+    s.stop()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def api(server: JupyterServer, path: str, method: str = "GET") -> Any:
+    req = urllib.request.Request(
+        server.url(f"server-proxy/api/servers/{path}"), method=method, headers=server.auth
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def get(server: JupyterServer, path: str, **kw: Any) -> tuple[int, bytes]:
+    async with aiohttp.ClientSession() as s:
+        async with s.get(server.url(path), headers=server.auth, **kw) as r:
+            return r.status, await r.read()
+
+
+def test_raw_socket_app_bridges_a_websocket_to_tcp(server: JupyterServer) -> None:
+    """A raw_socket_proxy app: websocket bytes reach its TCP socket and come back; plain HTTP
+    gets 405."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(server.url("raw/", scheme="ws"), headers=server.auth) as ws:
+                await ws.send_bytes(b"\x00raw bytes\xff")
+                assert await ws.receive_bytes() == b"\x00raw bytes\xff"
+                await ws.send_str("text too")
+                assert await ws.receive_bytes() == b"text too"
+
+    run(go())
+    status, _ = run(get(server, "raw/"))
+    assert status == 405
+
+
+def test_stop_escalates_to_sigkill(server: JupyterServer) -> None:
+    """An app that ignores SIGTERM is killed after stop_timeout, and is gone."""
+    info = api(server, "stubborn", "POST")
+    pid = info["pid"]
+    assert alive(pid)
+    info = api(server, "stubborn", "DELETE")
+    assert info["state"] == "stopped"
+    assert not alive(pid)
+
+
+def test_client_giving_up_while_app_starts(server: JupyterServer) -> None:
+    """A client that leaves during the start does not cancel it: the app comes up and serves
+    the next request, with a single process."""
+
+    async def impatient() -> None:
+        async with aiohttp.ClientSession() as s:
+            with pytest.raises(asyncio.TimeoutError):
+                async with s.get(
+                    server.url("slow/"),
+                    headers=server.auth,
+                    timeout=aiohttp.ClientTimeout(total=0.3),
+                ):
+                    pass
+
+    run(impatient())
+    wait_until(lambda: api(server, "slow")["state"] == "running", "slow app ready")
+    first = api(server, "slow")["pid"]
+    status, body = run(get(server, "slow/"))
+    assert status == 200 and body == b"stubborn"
+    assert api(server, "slow")["pid"] == first
+
+
+def last_activity(server: JupyterServer) -> str:
+    req = urllib.request.Request(server.url("api/status"), headers=server.auth)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(json.loads(r.read())["last_activity"])
+
+
+def test_activity_rules(server: JupyterServer) -> None:
+    """exclude_last_activity_patterns and update_last_activity=False keep traffic from counting;
+    other traffic counts."""
+    for name in ("quiet", "never"):
+        api(server, name, "POST")
+    before = last_activity(server)
+    assert run(get(server, "quiet/echo/poll"))[0] == 200
+    assert run(get(server, "never/echo/anything"))[0] == 200
+    assert last_activity(server) == before
+    assert run(get(server, "quiet/echo/real-work"))[0] == 200
+    assert last_activity(server) > before
