@@ -329,6 +329,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def _request_headers_override(self) -> dict[str, str]:
         return {}
 
+    @functools.cached_property
     def _identity(self) -> tuple[str | None, str | None, bool]:
         """(server token, login cookie name, authenticated by an Authorization header)."""
         provider = self.settings.get("identity_provider")
@@ -347,7 +348,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         return token, cookie, by_header
 
     def _upstream_headers(self, context: str, *, websocket: bool = False) -> list[tuple[str, str]]:
-        token, cookie, by_header = self._identity()
+        token, cookie, by_header = self._identity
         items = [
             (n, v) for n, v in self.request.headers.get_all() if n.lower() not in _REQUEST_DROP
         ]
@@ -362,7 +363,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         )
 
     def _upstream_uri(self, path: str) -> str:
-        token, _, _ = self._identity()
+        token, _, _ = self._identity
         return upstream_target_uri(path, strip_token_query(self.request.query, token))
 
     async def _exchange_http(self, target: Target, context: str, path: str) -> None:

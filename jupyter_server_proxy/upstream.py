@@ -58,6 +58,8 @@ class Upstream:
         )
 
     def _session(self, target: Target) -> aiohttp.ClientSession:
+        if target.unix_socket is None and self._tcp is not None and not self._tcp.closed:
+            return self._tcp  # the hot path: one shared pool for every TCP backend
         common = {
             "auto_decompress": False,
             "skip_auto_headers": _NEVER_ADD,

@@ -48,8 +48,13 @@ def parse_port(port: str | int) -> int:
     return int(text)
 
 
+_COMMON_HOSTS = frozenset({"localhost", "127.0.0.1"})
+
+
 def parse_host(host: str) -> str:
     """Validate a host from a URL; returns it without IPv6 brackets."""
+    if host in _COMMON_HOSTS:
+        return host
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         return str(ipaddress.ip_address(candidate))
