@@ -493,6 +493,8 @@ def main() -> None:
     )
     parser.add_argument("--out", default=str(HERE / "results.md"))
     args = parser.parse_args()
+    # SIGTERM (a timeout, a CI stop) unwinds like Ctrl-C, so `finally` stops every process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = args.quick
     reps = args.reps or (3 if quick else 5)
     only = set(args.only or ["download", "upload", "small", "ws32", "ws1m", "coldstart"])

@@ -73,6 +73,7 @@ __all__ = [
 #: wait for the backend, so an upload holds at most 4 MiB in memory however large it is.
 _BODY_QUEUE = 4
 _BODY_CHUNK = 1 << 20
+_NO_LIMIT = 1 << 62
 #: Responses of at most this many bytes with a Content-Length are sent in one write.
 _SMALL_BODY = 64 * 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -123,7 +124,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._inner: asyncio.Task[None] | None = None
         self._client_gone = False
         super().__init__(*args, **kwargs)
-        _read_bodies_in_large_chunks(self.request)
+        _stream_bodies_of_any_size(self.request)
 
     # -- framework plumbing ---------------------------------------------------------------
 
@@ -704,11 +705,16 @@ def _accepts_redirect_flag() -> bool:
     return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
 
 
-def _read_bodies_in_large_chunks(request: Any) -> None:
-    """Let tornado hand us request bodies in chunks of up to ``_BODY_CHUNK`` (default 64 KiB):
-    fewer, larger chunks make uploads much cheaper. Only this connection's own copy of the
-    parameters changes; memory stays bounded by ``_BODY_QUEUE`` chunks."""
+def _stream_bodies_of_any_size(request: Any) -> None:
+    """Bodies are streamed, never held, so the server's ``max_body_size`` (Jupyter: 512 MiB),
+    which protects handlers that buffer, does not apply: lift it for this request (tornado allows
+    this for streaming handlers before the body is read). And let tornado hand us the body in
+    chunks of up to ``_BODY_CHUNK`` (default 64 KiB): fewer, larger chunks make uploads much
+    cheaper. Only this connection's own copy of the parameters changes; memory stays bounded by
+    ``_BODY_QUEUE`` chunks."""
     connection = getattr(request, "connection", None)
+    if connection is not None and hasattr(connection, "set_max_body_size"):
+        connection.set_max_body_size(_NO_LIMIT)
     params = getattr(connection, "params", None)
     if params is not None and getattr(params, "chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
         params = copy.copy(params)

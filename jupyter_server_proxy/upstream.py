@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from .core.errors import UpstreamTimeout, UpstreamUnavailable
+from .core.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
 from .core.routing import Target
 
 _NEVER_ADD = ("Accept-Encoding", "User-Agent", "Content-Type")
@@ -42,6 +43,22 @@ def _describe(target: Target) -> str:
     return f"unix socket {target.unix_socket}" if target.unix_socket else target.authority
 
 
+def translate(error: BaseException, target: Target) -> ProxyError:
+    """The one map from client-library errors to ours (and so to an HTTP status)."""
+    where = _describe(target)
+    if isinstance(error, aiohttp.WSServerHandshakeError):
+        return UpstreamUnavailable(
+            f"{where} refused the websocket upgrade with HTTP {error.status}"
+        )
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return UpstreamUnavailable(f"{where} closed the connection before it answered")
+    if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ClientOSError)):
+        return UpstreamUnavailable(f"could not connect to {where}: {error.strerror or error}")
+    if isinstance(error, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+        return UpstreamTimeout(f"{where} did not answer within the configured timeout")
+    return UpstreamUnavailable(f"{where}: {error}")
+
+
 class Upstream:
     """Owns the connection pools. Create one per server; ``close()`` on shutdown."""
 
@@ -49,6 +66,7 @@ class Upstream:
         self.settings = settings or UpstreamSettings()
         self._tcp: aiohttp.ClientSession | None = None
         self._unix: dict[str, aiohttp.ClientSession] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(
@@ -70,6 +88,7 @@ class Upstream:
         if target.unix_socket:
             session = self._unix.get(target.unix_socket)
             if session is None or session.closed:
+                self._prune_unix()
                 connector = aiohttp.UnixConnector(
                     path=target.unix_socket, limit=0, limit_per_host=self.settings.limit_per_host
                 )
@@ -82,6 +101,14 @@ class Upstream:
             )
             self._tcp = aiohttp.ClientSession(connector=tcp, **common)  # type: ignore[arg-type]
         return self._tcp
+
+    def _prune_unix(self) -> None:
+        """Close the pools of sockets that are gone (an app stopped; its socket dir went with it),
+        so restarts don't pile up pools."""
+        for path in [p for p in self._unix if not os.path.exists(p)]:
+            task = asyncio.ensure_future(self._unix.pop(path).close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     @staticmethod
     def url(target: Target, target_uri: str, scheme: str = "http") -> URL:
@@ -125,19 +152,9 @@ class Upstream:
             except aiohttp.ServerDisconnectedError as e:
                 if attempt + 1 < attempts:
                     continue
-                raise UpstreamUnavailable(
-                    f"{_describe(target)} closed the connection before it answered"
-                ) from e
-            except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as e:
-                raise UpstreamUnavailable(
-                    f"could not connect to {_describe(target)}: {e.strerror or e}"
-                ) from e
-            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as e:
-                raise UpstreamTimeout(
-                    f"{_describe(target)} did not answer within the configured timeout"
-                ) from e
-            except aiohttp.ClientError as e:
-                raise UpstreamUnavailable(f"{_describe(target)}: {e}") from e
+                raise translate(e, target) from e
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                raise translate(e, target) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def websocket(
@@ -160,26 +177,8 @@ class Upstream:
                 compress=0,
                 timeout=aiohttp.ClientWSTimeout(ws_close=10.0),
             )
-        except aiohttp.WSServerHandshakeError as e:
-            raise UpstreamUnavailable(
-                f"{_describe(target)} refused the websocket upgrade with HTTP {e.status}"
-            ) from e
-        except (aiohttp.ClientConnectorError, aiohttp.ClientOSError) as e:
-            raise UpstreamUnavailable(
-                f"could not connect to {_describe(target)}: {e.strerror or e}"
-            ) from e
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as e:
-            raise UpstreamTimeout(
-                f"{_describe(target)} did not answer the websocket upgrade"
-            ) from e
-        except aiohttp.ClientError as e:
-            raise UpstreamUnavailable(f"{_describe(target)}: {e}") from e
-
-    async def forget(self, unix_socket: str) -> None:
-        """Close the pool of a unix socket whose app stopped."""
-        session = self._unix.pop(unix_socket, None)
-        if session is not None:
-            await session.close()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            raise translate(e, target) from e
 
     async def close(self) -> None:
         sessions = [s for s in [self._tcp, *self._unix.values()] if s is not None]

@@ -197,3 +197,21 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 def load_json(data: bytes) -> object:
     return json.loads(data)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def lifecycle(server: JupyterServer, path: str, method: str = "GET") -> object:
+    """Call the lifecycle API (``server-proxy/api/servers/<path>``) and return its JSON."""
+    req = urllib.request.Request(
+        server.url(f"server-proxy/api/servers/{path}"), method=method, headers=server.auth
+    )
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())

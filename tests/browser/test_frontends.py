@@ -3,7 +3,6 @@ Lab tabs, the Running panel and log view; Notebook 7's and nbclassic's "New" men
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,8 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS, lab_server
-from tests.conftest import HERE, JupyterServer, wait_until
+from tests.conftest import HERE, JupyterServer, alive, wait_until
+from tests.conftest import lifecycle as api
 
 pytestmark = pytest.mark.browser
 
@@ -35,22 +35,6 @@ c.ServerProxy.servers = {{
     "misconfigured": {{"command": "not-a-list"}},
 }}
 """
-
-
-def api(server: JupyterServer, path: str) -> Any:
-    req = urllib.request.Request(
-        server.url(f"server-proxy/api/servers/{path}"), headers=server.auth
-    )
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer, wait_until
+from tests.conftest import HERE, JupyterServer, alive, wait_until
+from tests.conftest import lifecycle as api
 
 TCPECHO = str(HERE / "backends" / "tcpecho.py")
 STUBBORN = str(HERE / "backends" / "stubborn.py")
@@ -58,22 +59,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
-
-
-def api(server: JupyterServer, path: str, method: str = "GET") -> Any:
-    req = urllib.request.Request(
-        server.url(f"server-proxy/api/servers/{path}"), method=method, headers=server.auth
-    )
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 async def get(server: JupyterServer, path: str, **kw: Any) -> tuple[int, bytes]:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer, wait_until
+from tests.conftest import HERE, JupyterServer, alive, wait_until
 
 ECHO = str(HERE / "backends" / "echo.py")
 ICON = HERE / "backends" / "icon.svg"
@@ -93,14 +93,6 @@ def cmdline(pid: int) -> str:
             return f.read().replace("\0", " ")
     except OSError:
         return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def assert_no_children(s: JupyterServer) -> None:

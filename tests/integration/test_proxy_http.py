@@ -331,8 +331,9 @@ def test_large_download_streams_with_bounded_memory(
 
 
 def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend: Backend) -> None:
-    """A 512 MiB upload is streamed to the backend intact while the server's RSS stays bounded."""
-    size = 512 << 20
+    """A 640 MiB chunked upload (more than Jupyter's 512 MiB max_body_size, which applies to
+    buffering handlers) streams to the backend intact while the server's RSS stays bounded."""
+    size = 640 << 20
     chunk = bytes(range(256)) * 4096  # 1 MiB
     digest = hashlib.sha256()
     for _ in range(size // len(chunk)):
