@@ -1,9 +1,14 @@
 """The benchmark backend (aiohttp): what every target proxies to.
 
-/small        2 bytes
+/, /small     2 bytes
 /bytes/<n>    n bytes, streamed in 256 KiB chunks (never held whole)
 /sink         reads an upload of any size as a stream; answers the byte count
 /ws           websocket echo, no message size limit
+
+    python bench/backend.py --port N [--tag TEXT]
+
+``--tag`` is ignored by the app; the harness puts a unique tag on the command line of every app
+it has a Jupyter server start, so it can find (and stop) any that outlive their server.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ async def stream_bytes(request: web.Request) -> web.StreamResponse:
     resp.content_length = n
     await resp.prepare(request)
     sent = 0
+    view = memoryview(CHUNK)
     while sent < n:
-        part = CHUNK[: min(len(CHUNK), n - sent)]
-        await resp.write(part)
+        part = view[: min(len(CHUNK), n - sent)]
+        await resp.write(part)  # waits on the transport when the client is slow (backpressure)
         sent += len(part)
     await resp.write_eof()
     return resp
@@ -54,6 +60,7 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tag", default="")
     args = parser.parse_args()
     app = web.Application(client_max_size=0)
     app.router.add_get("/small", small)
