@@ -715,6 +715,10 @@ def _stream_bodies_of_any_size(request: Any) -> None:
     connection = getattr(request, "connection", None)
     if connection is not None and hasattr(connection, "set_max_body_size"):
         connection.set_max_body_size(_NO_LIMIT)
+    stream = getattr(connection, "stream", None)
+    if stream is not None and getattr(stream, "read_chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
+        # tornado reads the socket 64 KiB per syscall by default; this connection's stream only.
+        stream.read_chunk_size = _BODY_CHUNK
     params = getattr(connection, "params", None)
     if params is not None and getattr(params, "chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
         params = copy.copy(params)

@@ -36,8 +36,8 @@ from .core.routing import Target
 from .specs import ServerSpec
 from .utils import resolve
 
-#: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 50 ms.
-POLL_INTERVAL = 0.05
+#: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 20 ms.
+POLL_INTERVAL = 0.02
 #: How many times a TCP app started on a port we picked is retried if that port was taken.
 PORT_RETRIES = 2
 _PORT_TAKEN = ("address already in use", "eaddrinuse", "port is already", "bind")

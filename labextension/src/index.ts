@@ -223,6 +223,51 @@ class AppPanel extends MainAreaWidget<Panel> {
   }
 }
 
+/**
+ * Open an app in a new browser tab that says "Starting …" while the server starts it, and shows
+ * why if it cannot. The tab is opened at once (inside the click, so no popup blocker objects),
+ * loses its `opener` before it navigates, and only then goes to the app.
+ */
+async function openInNewTab(args: IOpenArgs, client: ServerProxyClient): Promise<void> {
+  const tab = window.open('', '_blank');
+  if (!tab) {
+    window.open(args.url, '_blank', 'noopener');
+    return;
+  }
+  tab.opener = null;
+  const doc = tab.document;
+  doc.title = `Starting ${args.title}…`;
+  const heading = doc.createElement('p');
+  heading.textContent = `Starting ${args.title}…`;
+  heading.style.fontFamily = 'system-ui, sans-serif';
+  doc.body.replaceChildren(heading);
+  try {
+    await client.start(args.id);
+  } catch (error) {
+    heading.textContent = `${args.title} could not start`;
+    const parts: HTMLElement[] = [heading];
+    const add = (tag: string, content: string) => {
+      const node = doc.createElement(tag);
+      node.textContent = content;
+      parts.push(node);
+    };
+    if (error instanceof StartFailed) {
+      add('p', error.failure.message);
+      if (error.failure.exitCode !== null) {
+        add('p', `Exit code: ${error.failure.exitCode}`);
+      }
+      if (error.failure.logTail.length) {
+        add('pre', error.failure.logTail.join('\n'));
+      }
+    } else {
+      add('p', String(error));
+    }
+    doc.body.replaceChildren(...parts);
+    return;
+  }
+  tab.location.href = new URL(args.url, window.location.href).href;
+}
+
 /** A Lab tab with the tail of an app's log, refreshed while it is open. */
 class LogPanel extends MainAreaWidget<Widget> {
   private timer: number | null = null;
@@ -458,7 +503,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           return;
         }
         if (args.newBrowserTab || !labShell) {
-          window.open(args.url, '_blank', 'noopener');
+          await openInNewTab(args, client);
           void running.refresh();
           return;
         }

@@ -3,7 +3,9 @@ Lab tabs, the Running panel and log view; Notebook 7's and nbclassic's "New" men
 
 from __future__ import annotations
 
+import re
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
 
 
 def open_lab(page: Any, server: JupyterServer) -> None:
-    page.goto(server.url(f"lab?token={server.token}"))
+    """Lab in a workspace of its own, so one test's open tabs don't carry into the next."""
+    page.goto(server.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={server.token}"))
     page.locator(".jp-LauncherCard", has_text="Hello").first.wait_for(timeout=60_000)
 
 
@@ -80,6 +83,12 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
     page.locator(".jp-ToolbarButtonComponent[data-command='launcher:create']").first.click()
     page.locator(".jp-LauncherCard", has_text="Hello").first.click()
     assert page.locator(".lm-TabBar-tab", has_text="Hello").count() == 1
+    # After a reload, the Lab tab is restored (with the app in it).
+    page.wait_for_timeout(1500)  # let Lab save its workspace (debounced); not an assertion
+    page.reload()
+    frame = page.frame_locator(".jp-ServerProxy-app iframe").first
+    frame.locator("#path").wait_for(timeout=60_000)
+    assert page.locator(".lm-TabBar-tab", has_text="Hello").count() == 1
 
 
 def test_new_browser_tab_app_opens_a_new_page(page: Any, lab: JupyterServer) -> None:
@@ -88,6 +97,8 @@ def test_new_browser_tab_app_opens_a_new_page(page: Any, lab: JupyterServer) -> 
     with page.context.expect_page() as popup_info:
         page.locator(".jp-LauncherCard", has_text="Tab App").first.click()
     popup = popup_info.value
+    # The tab says "Starting …" until the app is up, then goes to it.
+    popup.wait_for_url(re.compile(r".*/tabapp/$"), timeout=60_000)
     popup.wait_for_load_state()
     assert '"path": "/"' in popup.content()
 
@@ -165,6 +176,7 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
         with page.context.expect_page() as popup_info:
             entry.click()
         popup = popup_info.value
+        popup.wait_for_url(re.compile(r".*/tabapp/$"), timeout=60_000)
         popup.wait_for_load_state()
         assert '"path": "/"' in popup.content()
     finally:

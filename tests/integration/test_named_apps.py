@@ -54,6 +54,10 @@ c.ServerProxy.servers = {{
         ],
         "timeout": 1,
     }},
+    "wrong-port": {{
+        "command": [sys.executable, {ECHO!r}, "--port", "1"],
+        "timeout": 1,
+    }},
     "no-such-command": {{
         "command": ["/nonexistent/definitely-not-here", "{{port}}"],
     }},
@@ -321,3 +325,31 @@ def test_server_shutdown_stops_every_app(tmp_path: Path) -> None:
 
 
 _ = sys
+
+
+def test_app_listening_on_the_wrong_port_times_out(server: JupyterServer) -> None:
+    """An app that never listens where it was told: 503 naming the timeout; nothing left."""
+    status, _, body = run(call(server, "GET", "wrong-port/"))
+    assert status == 503 and b"not ready after 1s" in body
+    _, info = api(server, "GET", "wrong-port")
+    assert info["state"] == "failed" and info["pid"] is None
+
+
+def test_api_shutdown_stops_every_app(tmp_path: Path) -> None:
+    """POST /api/shutdown stops every app the server started, with its socket directory."""
+    s = JupyterServer(tmp_path, CONFIG).start()
+    try:
+        pids = []
+        for name in ("echo", "sockecho"):
+            status, info = api(s, "POST", name)
+            assert status == 200
+            pids.append(info["pid"])
+        sock = api(s, "GET", "sockecho")[1]["unix_socket"]
+        status, _, _ = run(call(s, "POST", "api/shutdown"))
+        assert status == 200
+        assert s.proc is not None
+        s.proc.wait(30)
+    finally:
+        s.stop()
+    assert all(not alive(p) for p in pids)
+    assert not os.path.exists(os.path.dirname(sock))
