@@ -48,6 +48,7 @@ PEER_VERSION = "4.6.0"
 PEER = f"peer {PEER_VERSION}"
 TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp"}
 WARM = "ours, warm server"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "coldstart")
 #: No single measurement may take longer than this (seconds); every loop also has a fixed count.
 STEP_LIMIT = 120.0
@@ -61,11 +62,13 @@ CONCURRENCY = 16
 
 #: Everything we started, so that cleanup can stop it whatever happens.
 _STARTED: list[subprocess.Popen[bytes]] = []
+#: The run's temporary directory (servers' config/data/runtime/root dirs), removed at exit.
+_TMP: list[str] = []
 
 
 def spawn(args: list[str], **kw: object) -> subprocess.Popen[bytes]:
     """Start a process in its own session (process group), remembered for cleanup."""
-    proc = subprocess.Popen(args, start_new_session=True, **kw)  # type: ignore[call-overload]
+    proc: subprocess.Popen[bytes] = subprocess.Popen(args, start_new_session=True, **kw)  # type: ignore[call-overload]
     _STARTED.append(proc)
     return proc
 
@@ -276,7 +279,7 @@ def jupyter_server_cmd(python: str) -> list[str]:
 
 def start_jupyter(python: str, config: str = "") -> tuple[subprocess.Popen[bytes], str, str, Path]:
     """A real jupyter server with isolated config/data/runtime dirs, token auth, a free port."""
-    root = Path(tempfile.mkdtemp(prefix="jsp-bench-"))
+    root = Path(tempfile.mkdtemp(prefix="server-", dir=_TMP[0] if _TMP else None))
     env = clean_env()
     for d in ("config", "data", "runtime"):
         (root / d).mkdir()
@@ -425,7 +428,7 @@ def session(limit: float, **kw: object) -> aiohttp.ClientSession:
     )
 
 
-async def download(t: Target, size: int, limit: float) -> float:
+async def download(t: Target, size: int, limit: float) -> tuple[float, float]:
     """MB/s of one GET of `size` bytes, read and dropped as it arrives."""
     async with session(limit) as s:
         start = time.perf_counter()
@@ -437,10 +440,10 @@ async def download(t: Target, size: int, limit: float) -> float:
         elapsed = time.perf_counter() - start
     if got != size:
         raise RuntimeError(f"got {got} of {size} bytes")
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / 1e6
 
 
-async def upload(t: Target, size: int, limit: float) -> float:
+async def upload(t: Target, size: int, limit: float) -> tuple[float, float]:
     """MB/s of one POST of `size` bytes from a generator (chunked), counted by the backend."""
     chunk = b"u" * (1 << 20)
     deadline = time.monotonic() + limit
@@ -460,10 +463,12 @@ async def upload(t: Target, size: int, limit: float) -> float:
         elapsed = time.perf_counter() - start
     if received != size:
         raise RuntimeError(f"backend got {received} of {size} bytes")
-    return size / elapsed / 1e6
+    return size / elapsed / 1e6, size / 1e6
 
 
-async def small_gets(url: str, headers: dict[str, str], count: int, limit: float) -> float:
+async def small_gets(
+    url: str, headers: dict[str, str], count: int, limit: float
+) -> tuple[float, float]:
     """req/s of `count` GETs over CONCURRENCY keep-alive connections (or what `limit` allows)."""
     conn = aiohttp.TCPConnector(limit=CONCURRENCY, force_close=False)
     async with session(limit, connector=conn) as s:
@@ -487,10 +492,10 @@ async def small_gets(url: str, headers: dict[str, str], count: int, limit: float
         deadline = time.monotonic() + limit * 0.8
         start = time.perf_counter()
         await asyncio.gather(*(worker(count // CONCURRENCY, True) for _ in range(CONCURRENCY)))
-        return done / (time.perf_counter() - start)
+        return done / (time.perf_counter() - start), done + 4 * CONCURRENCY
 
 
-async def ws_echo(t: Target, size: int, count: int, limit: float) -> float:
+async def ws_echo(t: Target, size: int, count: int, limit: float) -> tuple[float, float]:
     """Sequential echo round trips of `size`-byte binary messages on one websocket.
 
     Returns round trips/s for small messages and MB/s (one direction) for large ones."""
@@ -510,7 +515,9 @@ async def ws_echo(t: Target, size: int, count: int, limit: float) -> float:
                     raise RuntimeError(f"echo of {len(echoed)} bytes, sent {size}")
                 n += 1
             elapsed = time.perf_counter() - start
-    return n / elapsed if size <= 1024 else size * n / elapsed / 1e6
+    if size <= 1024:
+        return n / elapsed, n + 3
+    return size * n / elapsed / 1e6, size * (n + 3) / 1e6
 
 
 def cold_start_direct(poll_s: float, limit: float) -> float:
@@ -614,6 +621,8 @@ class Row:
     unit: str
     higher_is_better: bool = True
     values: dict[str, dict[int, float]] = field(default_factory=dict)  # target -> rep -> value
+    #: the proxy process's CPU time per unit of work (per MB moved, or per request)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     rss: dict[str, list[float]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -622,6 +631,15 @@ class Row:
         self.values.setdefault(target, {})[rep] = value
         if rss is not None and rss == rss:
             self.rss.setdefault(target, []).append(rss)
+
+    @property
+    def cpu_unit(self) -> str:
+        return "ms/MB" if self.unit == "MB/s" else "µs/req"
+
+    def add_cpu(self, target: str, cpu_s: float, units: float) -> float:
+        per = cpu_s * (1e3 if self.unit == "MB/s" else 1e6) / max(units, 1e-9)
+        self.cpu.setdefault(target, []).append(per)
+        return per
 
     def has(self, target: str) -> bool:
         return bool(self.values.get(target))
@@ -772,7 +790,9 @@ def render(
         "",
         f"Repetitions per cell: {reps}, targets interleaved in a rotating order. Cells: median "
         "[min-max] over the repetitions, and the proxy process's peak RSS growth during the "
-        "workload (the largest over the repetitions). Ratios: ours over the other target's "
+        "workload (the largest over the repetitions), and its CPU time (user + system, all "
+        "threads; 10 ms ticks) per MB moved or per request, median: less sensitive to a busy "
+        "machine than rates. Ratios: ours over the other target's "
         "median, with [min-max] of the per-repetition ratios.",
         "",
         "| workload | "
@@ -795,6 +815,8 @@ def render(
             peak = row.peak_rss(t)
             if peak is not None and t != "direct":
                 cell += f"<br>RSS +{peak:.1f} MiB"
+            if row.cpu.get(t):
+                cell += f"<br>CPU {fmt(statistics.median(row.cpu[t]))} {row.cpu_unit}"
             cells.append(cell)
 
         def ratio(other: str, row: Row = row) -> str:
@@ -851,6 +873,7 @@ def main() -> int:
 
     # SIGTERM (a timeout, a CI stop) unwinds like Ctrl-C, so `finally` stops every process.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in background
     quick = args.quick
     reps = args.reps or (3 if quick else 5)
     dl = (128 if quick else 1024) << 20
@@ -861,6 +884,7 @@ def main() -> int:
     began = time.monotonic()
     budget = RUN_BUDGET[quick]
     WORK.mkdir(exist_ok=True)
+    _TMP.append(tempfile.mkdtemp(prefix="jsp-bench-"))
     notes: list[str] = []
     load_before = os.getloadavg()
 
@@ -889,7 +913,7 @@ def main() -> int:
         live = [t for t in targets if not t.unavailable]
         ours = next((t for t in live if t.key == "ours"), None)
 
-        plan: list[tuple[Row, Callable[[Target, float], Awaitable[float]], bool]] = []
+        plan: list[tuple[Row, Callable[[Target, float], Awaitable[tuple[float, float]]], bool]] = []
         if "download" in only:
             plan.append(
                 (
@@ -943,9 +967,12 @@ def main() -> int:
                         continue
                     rss: list[float] = [float("nan")]
                     t0 = time.monotonic()
+                    cpu0 = cpu_ticks(t.pid) if t.pid else -1
                     try:
                         with rss_growth(t.pid) as rss:
-                            value = asyncio.run(asyncio.wait_for(fn(t, STEP_LIMIT), STEP_LIMIT))
+                            value, units = asyncio.run(
+                                asyncio.wait_for(fn(t, STEP_LIMIT), STEP_LIMIT)
+                            )
                     except Exception as e:  # a target that cannot do the workload at all
                         reason = f"{type(e).__name__}: {str(e)[:160]}"
                         if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
@@ -958,22 +985,36 @@ def main() -> int:
                         print(f"   rep {rep + 1} {t.name:>11}: FAILED {reason}", flush=True)
                         continue
                     row.add(t.name, rep, value, rss[0])
+                    cpu = ""
+                    if t.pid and cpu0 >= 0:
+                        per = row.add_cpu(t.name, (cpu_ticks(t.pid) - cpu0) / CLK_TCK, units)
+                        cpu = f", CPU {fmt(per)} {row.cpu_unit}"
                     print(
                         f"   rep {rep + 1} {t.name:>11}: {fmt(value)} {row.unit}"
-                        + (f", RSS +{rss[0]:.1f} MiB" if rss[0] == rss[0] else ""),
+                        + (f", RSS +{rss[0]:.1f} MiB" if rss[0] == rss[0] else "")
+                        + cpu,
                         flush=True,
                     )
                     if row.key == "small" and t is ours:
                         # the reference: jupyter_server's own authenticated handler, same server
                         ref_url = ours.base.split("proxy/")[0] + "api/status"
-                        v = asyncio.run(
+                        assert ours.pid is not None
+                        cpu0 = cpu_ticks(ours.pid)
+                        v, units = asyncio.run(
                             asyncio.wait_for(
                                 small_gets(ref_url, ours.headers, small_n, STEP_LIMIT),
                                 STEP_LIMIT,
                             )
                         )
                         row.add("/api/status", rep, v)
-                        print(f"   rep {rep + 1} /api/status: {fmt(v)} req/s", flush=True)
+                        per = row.add_cpu(
+                            "/api/status", (cpu_ticks(ours.pid) - cpu0) / CLK_TCK, units
+                        )
+                        print(
+                            f"   rep {rep + 1} /api/status: {fmt(v)} req/s, "
+                            f"CPU {fmt(per)} {row.cpu_unit}",
+                            flush=True,
+                        )
             for t in live:
                 if t.pid:
                     print(f"   {t.name} RSS now {t.rss_mib():.0f} MiB", flush=True)
@@ -986,8 +1027,8 @@ def main() -> int:
             # one start is noisier than a stream of requests: more repetitions (each ~4-8 s)
             cold_reps = args.reps or (5 if quick else 9)
             for rep in range(cold_reps):
-                order = keys[rep % len(keys) :] + keys[: rep % len(keys)]
-                for key in order:
+                key_order = keys[rep % len(keys) :] + keys[: rep % len(keys)]
+                for key in key_order:
                     name = TARGET_NAMES[key]
                     if name in row.failures or name in row.skipped:
                         continue
@@ -1037,6 +1078,7 @@ def main() -> int:
                 notes.append(f"{row.title}: {name} skipped: {why}")
             raw[row.key] = {
                 "values": {t: list(v.values()) for t, v in row.values.items()},
+                "cpu_per_unit": {"unit": row.cpu_unit, **row.cpu},
                 "rss_mib": row.rss,
                 "failures": row.failures,
                 "skipped": row.skipped,
@@ -1069,9 +1111,8 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
         stop_all()
-        for t in targets:
-            if t.root:
-                shutil.rmtree(t.root, ignore_errors=True)
+        for tmp in _TMP:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
