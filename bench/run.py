@@ -634,7 +634,9 @@ class Row:
 
     @property
     def cpu_unit(self) -> str:
-        return "ms/MB" if self.unit == "MB/s" else "µs/req"
+        if self.unit == "MB/s":
+            return "ms/MB"
+        return "µs/round trip" if self.unit.startswith("round trip") else "µs/req"
 
     def add_cpu(self, target: str, cpu_s: float, units: float) -> float:
         per = cpu_s * (1e3 if self.unit == "MB/s" else 1e6) / max(units, 1e-9)
