@@ -25,6 +25,7 @@ import enum
 import functools
 import inspect
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from http.client import responses
 from typing import Any, cast
@@ -74,6 +75,8 @@ __all__ = [
 _BODY_QUEUE = 4
 _BODY_CHUNK = 1 << 20
 _NO_LIMIT = 1 << 62
+#: Seconds between activity stamps from one websocket.
+_WS_ACTIVITY_EVERY = 1.0
 #: Responses of at most this many bytes with a Content-Length are sent in one write.
 _SMALL_BODY = 64 * 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -122,6 +125,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._exchange: asyncio.Task[None] | None = None
         self._body: asyncio.Queue[bytes | None] | None = None
         self._inner: asyncio.Task[None] | None = None
+        self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
         super().__init__(*args, **kwargs)
         _stream_bodies_of_any_size(self.request)
@@ -623,10 +627,15 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             self._ws_phase = _WsPhase.CLOSED
 
     def _on_ws_activity(self) -> None:
-        if self._should_record_activity():
+        # A chatty socket would otherwise stamp the time thousands of times a second; the
+        # culler counts in minutes.
+        now = time.monotonic()
+        if now - self._ws_activity_at >= _WS_ACTIVITY_EVERY and self._should_record_activity():
+            self._ws_activity_at = now
             self._record_activity()
 
     async def on_message(self, message: str | bytes) -> None:
+        # tornado waits for this before it reads the next message: backpressure.
         if self._ws_bridge is not None:
             await self._ws_bridge.to_backend(message)
 
