@@ -116,9 +116,16 @@ class _AppAPIHandler(APIHandler):
         info["url"] = app_url(self.base_url, spec)
         return info
 
-    def _fail(self, error: AppFailed) -> None:
-        self.set_status(error.status)
-        self.finish(json.dumps(error_json(error)))
+    async def _start(self, name: str, *, restart: bool) -> None:
+        """Start (or restart) and answer with the app once it is ready, or 503 with why not."""
+        spec, app = self._app(name)
+        try:
+            await (app.restart() if restart else app.ensure_ready())
+        except AppFailed as error:
+            self.set_status(error.status)
+            self.finish(json.dumps(error_json(error)))
+            return
+        self.finish(json.dumps(self._describe(spec, app)))
 
 
 class ServersHandler(_AppAPIHandler):
@@ -144,13 +151,7 @@ class ServerHandler(_AppAPIHandler):
 
     @web.authenticated
     async def post(self, name: str) -> None:
-        spec, app = self._app(name)
-        try:
-            await app.ensure_ready()
-        except AppFailed as e:
-            self._fail(e)
-            return
-        self.finish(json.dumps(self._describe(spec, app)))
+        await self._start(name, restart=False)
 
     @web.authenticated
     async def delete(self, name: str) -> None:
@@ -162,13 +163,7 @@ class ServerHandler(_AppAPIHandler):
 class RestartHandler(_AppAPIHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
-        spec, app = self._app(name)
-        try:
-            await app.restart()
-        except AppFailed as e:
-            self._fail(e)
-            return
-        self.finish(json.dumps(self._describe(spec, app)))
+        await self._start(name, restart=True)
 
 
 class LogsHandler(_AppAPIHandler):

@@ -201,6 +201,10 @@ def test_app_that_crashes_explains_itself(server: JupyterServer) -> None:
     assert "boom &lt;b&gt;bold&lt;/b&gt;" in text and "<b>bold</b>" not in text
     status, info = api(server, "GET", "crashes")
     assert info["state"] == "failed" and info["exit_code"] == 3
+    # The API says the same, as JSON, for the Lab tab and the Running panel.
+    status, failure = api(server, "POST", "crashes")
+    assert status == 503 and failure["exit_code"] == 3
+    assert "boom <b>bold</b>" in failure["log_tail"] and failure["app"] == "crashes"
 
 
 def test_app_that_never_listens_times_out_and_is_stopped(server: JupyterServer) -> None:
