@@ -611,6 +611,65 @@ def cold_start_server(
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def py_spy(pid: int | None, out: Path) -> Iterator[None]:
+    """Sample `pid` with py-spy (250 Hz, collapsed stacks to `out`) while the block runs."""
+    if pid is None:
+        yield
+        return
+    prof = spawn(
+        ["py-spy", "record", "--pid", str(pid), "--rate", "250", "--nonblocking"]
+        + ["--format", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # attached
+    try:
+        yield
+    finally:
+        with suppress(ProcessLookupError):
+            prof.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            prof.wait(30)
+        except subprocess.TimeoutExpired:
+            pass
+        stop(prof)
+
+
+def summarize_profile(path: Path, top: int = 20) -> str:
+    """Self and inclusive sample shares per function, from py-spy's collapsed stacks."""
+    if not path.exists():
+        return f"(no profile written to {path})"
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n_text = line.rpartition(" ")
+        if not n_text.isdigit():
+            continue
+        n = int(n_text)
+        total += n
+        frames = [f.split(":")[0] for f in stack.split(";")]  # "func (file" without the line
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for f in set(frames):
+            incl[f] = incl.get(f, 0) + n
+    if not total:
+        return "(no samples)"
+
+    def short(f: str) -> str:
+        name, _, file = f.partition(" (")
+        return f"{name} ({'/'.join(file.split('/')[-2:])})" if file else name
+
+    lines = [f"{total} samples. Self time, top {top}:"]
+    for f, n in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * n / total:5.1f}%  {short(f)}")
+    lines.append(f"Inclusive, jupyter_server_proxy frames, top {top}:")
+    ours = [(f, n) for f, n in incl.items() if "jupyter_server_proxy" in f]
+    for f, n in sorted(ours, key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * n / total:5.1f}%  {short(f)}")
+    return "\n".join(lines)
+
+
 # -- results -------------------------------------------------------------------------------------
 
 
@@ -876,6 +935,12 @@ def main() -> int:
         help="cold start: how often the hand-started app is polled (default 5 ms)",
     )
     parser.add_argument("--out", default=str(HERE / "results.md"))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each workload, run ours once more under py-spy (untimed); collapsed stacks "
+        "go to bench/.work/profile-<workload>.txt and a summary to bench/.work/profile.md",
+    )
     args = parser.parse_args()
     only = [w for item in (args.only or WORKLOADS) for w in item.split(",") if w]
     bad = [w for w in only if w not in WORKLOADS] + [
@@ -899,6 +964,9 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     _TMP.append(tempfile.mkdtemp(prefix="jsp-bench-"))
     notes: list[str] = []
+    profiles: list[str] = []
+    if args.profile and not shutil.which("py-spy"):
+        parser.error("--profile needs py-spy on PATH (pip install py-spy)")
     load_before = os.getloadavg()
 
     backend_port = free_port()
@@ -1031,6 +1099,15 @@ def main() -> int:
             for t in live:
                 if t.pid:
                     print(f"   {t.name} RSS now {t.rss_mib():.0f} MiB", flush=True)
+            if args.profile and ours is not None and row.has("ours"):
+                # one extra, untimed pass of ours under py-spy: timings above are unperturbed
+                out = WORK / f"profile-{row.key}.txt"
+                with py_spy(ours.pid, out):
+                    with suppress(Exception):
+                        asyncio.run(asyncio.wait_for(fn(ours, STEP_LIMIT), STEP_LIMIT))
+                summary = summarize_profile(out)
+                print(summary, flush=True)
+                profiles.append(f"### {row.title}\n\n```\n{summary}\n```\n")
             rows.append(row)
 
         if "coldstart" in only:
@@ -1120,6 +1197,9 @@ def main() -> int:
         Path(args.out).write_text(table)
         (WORK / "last-run.json").write_text(json.dumps(raw, indent=1))
         print(f"written to {args.out} (raw values: {WORK / 'last-run.json'})")
+        if profiles:
+            (WORK / "profile.md").write_text("# py-spy profiles of ours\n\n" + "\n".join(profiles))
+            print(f"profiles: {WORK / 'profile.md'}")
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
