@@ -27,6 +27,41 @@ HERE = Path(__file__).parent
 ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
 
 
+def _socket_dirs() -> set[str]:
+    root = tempfile.gettempdir()
+    return {d for d in os.listdir(root) if d.startswith("jupyter-server-proxy-")}
+
+
+def _test_app_processes() -> list[str]:
+    """Command lines of live processes running one of our test apps or backends."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{entry}/stat") as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if not zombie and ("tests/backends/" in cmd or "hello_demo_proxy.app" in cmd):
+            found.append(f"{entry}: {cmd}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """Set up first, so it is torn down last: after every server and backend of the session
+    has stopped, no app process and no private socket directory may remain."""
+    before = _socket_dirs()
+    yield
+    leftovers = _socket_dirs() - before
+    assert not leftovers, f"socket directories left behind: {sorted(leftovers)}"
+    procs = _test_app_processes()
+    assert not procs, "processes left running:\n" + "\n".join(procs)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
