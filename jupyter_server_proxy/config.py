@@ -69,6 +69,12 @@ class ServerProxy(Configurable):
         between don't drop quiet connections. 0 disables them.""",
     ).tag(config=True)
 
+    websocket_ping_timeout = Float(
+        0.0,
+        help="""Seconds a pinged websocket client may stay silent before the proxy closes its
+        connection (and the backend's). 0: three ping intervals, and at least 30 s.""",
+    ).tag(config=True)
+
     connect_timeout = Float(
         10.0, help="Seconds to wait for a TCP or unix-socket connection to a backend."
     ).tag(config=True)

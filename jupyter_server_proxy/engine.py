@@ -7,27 +7,61 @@ extension puts one there, configured from ``c.ServerProxy``; a plain tornado app
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .core.headers import Headers
+from .core.routing import Target
 from .settings import ENGINE_KEY
 from .upstream import Upstream, UpstreamSettings
+from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
 
 
 @dataclass(frozen=True)
 class EngineSettings(UpstreamSettings):
     #: Seconds between keep-alive pings to an idle websocket client; 0 disables them.
     websocket_ping_interval: float = 30.0
+    #: Seconds a pinged client may stay silent; 0: max(3 ping intervals, 30 s).
+    websocket_ping_timeout: float = 0.0
     #: The largest response body held in memory for a ``rewrite_response`` hook (bytes).
     rewrite_buffer_limit: int = 64 << 20
 
 
 class Engine:
     def __init__(self, settings: EngineSettings | None = None) -> None:
-        self.settings = settings or EngineSettings()
-        self.upstream = Upstream(self.settings)
+        self.settings = settings = settings or EngineSettings()
+        self.upstream = Upstream(settings)
+        self._pipe_settings = PipeSettings(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_message_size=settings.websocket_max_message_size,
+            ping_interval=settings.websocket_ping_interval,
+            ping_timeout=settings.websocket_ping_timeout
+            or max(3 * settings.websocket_ping_interval, 30.0),
+        )
+        #: Websockets being relayed, so that shutting down can close them with a reason.
+        self.pipes: set[WebSocketPipe] = set()
+
+    async def open_websocket(
+        self, target: Target, target_uri: str, headers: Headers, protocols: Sequence[str]
+    ) -> BackendConnection:
+        return await connect_backend(target, target_uri, headers, protocols, self._pipe_settings)
+
+    def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
+        pipe = WebSocketPipe(
+            client,
+            backend,
+            self._pipe_settings,
+            on_activity=on_activity,
+            on_done=self.pipes.discard,
+        )
+        self.pipes.add(pipe)
+        pipe.start()
 
     async def close(self) -> None:
+        for pipe in list(self.pipes):
+            pipe.shutdown("server shutting down")
         await self.upstream.close()
 
 

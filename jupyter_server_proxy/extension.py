@@ -25,6 +25,7 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
         limit_per_host=config.pool_limit_per_host,
         websocket_max_message_size=config.websocket_max_message_size,
         websocket_ping_interval=config.websocket_ping_interval,
+        websocket_ping_timeout=config.websocket_ping_timeout,
         rewrite_buffer_limit=config.rewrite_buffer_limit,
     )
 

@@ -28,7 +28,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from http.client import responses
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -56,11 +56,22 @@ from .core.routing import (
     raw_suffix,
     upstream_target_uri,
 )
+from .core.wshandshake import (
+    CLIENT_VERSIONS,
+    BackendAnswer,
+    accept_headers,
+    client_problem,
+    client_protocols,
+)
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
 from .upstream import READ_BUFFER
 from .utils import call_with_asked_args
-from .websocket import Bridge, WebSocketBridge, close_code_for_client
+from .websocket import take_client
+from .wspipe import Side
+
+if TYPE_CHECKING:
+    from .rawsocket import RawSocketBridge
 
 __all__ = [
     "AddSlashHandler",
@@ -121,7 +132,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         )
         self.subprotocols: list[str] | None = None
         self._ws_phase = _WsPhase.NONE
-        self._ws_bridge: Bridge | None = None
+        self._ws_bridge: RawSocketBridge | None = None
         self._exchange: asyncio.Task[None] | None = None
         self._body: asyncio.Queue[bytes | None] | None = None
         self._inner: asyncio.Task[None] | None = None
@@ -178,11 +189,6 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     def get_compression_options(self) -> dict[str, Any] | None:
         return None  # bytes pass as they are; compressing on loopback costs CPU for nothing
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        """Accept the client with the subprotocol the *backend* chose (we connect it first)."""
-        bridge = self._ws_bridge
-        return bridge.subprotocol if bridge is not None else None
 
     # -- dispatch: every method funnels into the subclass-overridable names -----------------
 
@@ -600,30 +606,55 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     async def _open_websocket(self, target: Target, context: str, path: str) -> None:
         self._check_ws_origin()
-        requested = self.request.headers.get("Sec-WebSocket-Protocol", "")
-        self.subprotocols = [p.strip() for p in requested.split(",") if p.strip()]
-        backend = await self.engine.upstream.websocket(
+        headers = list(self.request.headers.get_all())
+        problem = client_problem(headers)
+        if problem is not None:
+            status, message = problem
+            self.set_status(status)
+            if status == 426:
+                self.set_header("Sec-WebSocket-Version", CLIENT_VERSIONS[0])
+            self.finish(message + "\n")
+            return
+        self.subprotocols = client_protocols(headers)
+        backend = await self.engine.open_websocket(
             target,
             self._upstream_uri(path),
             self._upstream_headers(context, websocket=True),
             self.subprotocols,
         )
-        await self._accept_bridged(WebSocketBridge(backend, on_activity=self._on_ws_activity))
+        try:
+            client = await self._accept_websocket(backend.answer)
+        except BaseException:
+            backend.abort()
+            raise
+        self._ws_phase = _WsPhase.OPEN
+        self.engine.relay(client, backend.side, on_activity=self._on_ws_activity)
 
-    async def _accept_bridged(self, bridge: Bridge) -> None:
-        """The backend side is connected: accept the client and relay until either side ends."""
+    async def _accept_websocket(self, answer: BackendAnswer) -> Side:
+        """Answer the client's upgrade with the backend's choices, then take its connection from
+        tornado's HTTP server for the relay."""
+        if self._should_record_activity():
+            self._record_activity()
+        self.set_status(101)
+        key = self.request.headers["Sec-WebSocket-Key"]
+        for name, value in accept_headers(key, answer.subprotocol, answer.headers):
+            self.add_header(name, value)
+        self.finish()
+        return await take_client(self.detach(), self.max_message_size)
+
+    async def _accept_bridged(self, bridge: RawSocketBridge) -> None:
+        """A raw socket app's stream is connected: let tornado accept the client and relay
+        messages until either side ends."""
         if self._should_record_activity():
             self._record_activity()
         self._ws_bridge = bridge
-        for name, value in bridge.handshake_headers():
-            self.add_header(name, value)
         self._ws_phase = _WsPhase.ACCEPTING
         try:
             await WebSocketHandler.get(self, *self.path_args, **self.path_kwargs)
         finally:
             if self._ws_phase is not _WsPhase.OPEN:
                 # tornado refused the client (bad handshake): let the backend go too.
-                await bridge.close_backend(1001, "client handshake failed")
+                bridge.close_backend()
             self._ws_phase = _WsPhase.CLOSED
 
     def _on_ws_activity(self) -> None:
@@ -639,18 +670,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         if self._ws_bridge is not None:
             await self._ws_bridge.to_backend(message)
 
-    def on_ping(self, data: bytes) -> None:
-        if self._ws_bridge is not None:
-            self._ws_bridge.ping_backend(data)
-
-    def on_pong(self, data: bytes) -> None:
-        if self._ws_bridge is not None:
-            self._ws_bridge.pong_backend(data)
-
     def on_close(self) -> None:
         if self._ws_bridge is not None:
-            code, reason = close_code_for_client(self.close_code, self.close_reason)
-            self._ws_bridge.client_closed(code, reason)
+            self._ws_bridge.close_backend()
         elif self._inner is not None and not self._inner.done():
             self._inner.cancel()
 

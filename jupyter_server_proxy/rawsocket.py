@@ -37,11 +37,6 @@ class RawSocketBridge:
         self._on_activity = on_activity
         self._pump: asyncio.Task[None] | None = None
 
-    subprotocol = None
-
-    def handshake_headers(self) -> list[tuple[str, str]]:
-        return []
-
     def start(self, client: WebSocketHandler) -> None:
         self._pump = asyncio.ensure_future(self._stream_to_client(client))
 
@@ -67,16 +62,7 @@ class RawSocketBridge:
             return
         self._on_activity()
 
-    def ping_backend(self, data: bytes) -> None:
-        """A raw stream has no pings; tornado has answered the client already."""
-
-    def pong_backend(self, data: bytes) -> None:
-        """Nothing to relay a pong to."""
-
-    def client_closed(self, code: int, reason: str) -> None:
-        self.writer.close()
-
-    async def close_backend(self, code: int, reason: str) -> None:
+    def close_backend(self) -> None:
         self.writer.close()
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
@@ -91,8 +77,7 @@ async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
         else:
             reader, writer = await asyncio.open_connection(target.host, target.port)
     except OSError as e:
-        where = target.unix_socket or target.authority
-        raise UpstreamUnavailable(f"could not connect to {where}: {e.strerror or e}") from e
+        raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
     await handler._accept_bridged(
         RawSocketBridge(reader, writer, on_activity=handler._on_ws_activity)
     )

@@ -1,4 +1,4 @@
-"""Pooled HTTP and websocket client to backends, over TCP and unix sockets.
+"""Pooled HTTP client to backends, over TCP and unix sockets (websockets: ``wspipe.py``).
 
 Rules:
 - One keep-alive pool for all TCP backends and one per unix socket; connections are reused across
@@ -39,17 +39,9 @@ class UpstreamSettings:
     websocket_max_message_size: int = 1 << 30
 
 
-def _describe(target: Target) -> str:
-    return f"unix socket {target.unix_socket}" if target.unix_socket else target.authority
-
-
 def translate(error: BaseException, target: Target) -> ProxyError:
     """The one map from client-library errors to ours (and so to an HTTP status)."""
-    where = _describe(target)
-    if isinstance(error, aiohttp.WSServerHandshakeError):
-        return UpstreamUnavailable(
-            f"{where} refused the websocket upgrade with HTTP {error.status}"
-        )
+    where = target.where
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return UpstreamUnavailable(f"{where} closed the connection before it answered")
     if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ClientOSError)):
@@ -156,29 +148,6 @@ class Upstream:
             except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                 raise translate(e, target) from e
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def websocket(
-        self,
-        target: Target,
-        target_uri: str,
-        headers: Sequence[tuple[str, str]],
-        protocols: Sequence[str],
-    ) -> aiohttp.ClientWebSocketResponse[bool]:
-        session = self._session(target)
-        url = self.url(target, target_uri, scheme="ws")
-        try:
-            return await session.ws_connect(
-                url,
-                headers=CIMultiDict(headers),
-                protocols=tuple(protocols),
-                autoping=False,
-                autoclose=False,
-                max_msg_size=self.settings.websocket_max_message_size,
-                compress=0,
-                timeout=aiohttp.ClientWSTimeout(ws_close=10.0),
-            )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise translate(e, target) from e
 
     async def close(self) -> None:
         sessions = [s for s in [self._tcp, *self._unix.values()] if s is not None]

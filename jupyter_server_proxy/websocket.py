@@ -1,153 +1,92 @@
-"""The websocket bridge: one client websocket (tornado) <-> one backend websocket (aiohttp).
+"""The tornado end of the websocket relay: taking a client's connection over after its 101.
 
-Rules:
-- The backend is connected *before* the client is accepted, so a refusal is an HTTP error to the
-  client (not an accepted-then-dropped socket) and the client gets the backend's subprotocol.
-- Text stays text and binary stays binary. Pings are relayed both ways (tornado answers the
-  client's pings itself; the backend answers the ones we relay).
-- Close codes and reasons are relayed both ways. Codes that RFC 6455 §7.4.1 forbids on the wire
-  (1005, 1006, 1015) are never sent: "no code" becomes an empty close frame towards the client and
-  1000 towards the backend.
-- Backpressure: each direction awaits its write before it reads the next message, so a slow
-  receiver slows the sender and nothing queues without bound.
-- Whichever side ends first ends the other (starlette's rule for paired streams).
+A client on a plain socket (TCP or unix) is taken from tornado's HTTP server and driven by asyncio
+directly (``wspipe.SocketSide``): the relay's fast path, with no tornado code per frame. A client
+on TLS stays on its ``SSLIOStream``, where its TLS state lives, driven by ``StreamSide``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, Protocol
 
-import aiohttp
-from tornado.websocket import WebSocketClosedError, WebSocketHandler
+from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
-from .core.headers import drop_hop_by_hop
+from .core.wsframes import FrameScanner
+from .wspipe import Side, WebSocketPipe, socket_side
 
-_NOT_ON_THE_WIRE = frozenset({1005, 1006, 1015})
-# Handshake fields the two sides negotiate themselves; everything else the backend sent on its
-# 101 (Set-Cookie above all) is passed to the client.
-_HANDSHAKE_OWN = frozenset(
-    {
-        "content-length",
-        "date",
-        "server",
-        "sec-websocket-accept",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-        "sec-websocket-version",
-    }
-)
+_READ_SIZE = 256 * 1024
 
 
-def close_code_for_client(code: int | None, reason: str | None) -> tuple[int, str]:
-    """The client closed with ``code``; what to send the backend."""
-    if code is None or code in _NOT_ON_THE_WIRE:
-        return 1000, reason or ""
-    return code, reason or ""
+async def take_client(stream: IOStream, max_message_size: int) -> Side:
+    """The client's side of the relay, from the stream tornado hands over on ``detach()``."""
+    await stream.write(b"")  # resolves once the 101 queued before it is on the wire
+    if isinstance(stream, SSLIOStream):
+        scanner = FrameScanner(from_client=True, max_message_size=max_message_size)
+        return StreamSide(stream, scanner)
+    # What the client sent right after its handshake may already sit in tornado's buffer.
+    early = bytes(stream._read_buffer)
+    sock = stream.socket.dup()
+    stream.close()  # only tornado's descriptor: the connection lives on in ``sock``
+    return await socket_side(sock, early, max_message_size)
 
 
-class Bridge(Protocol):
-    """What the handler needs of the backend side of a websocket (a websocket or a raw stream)."""
+class StreamSide:
+    """A client side on a tornado ``IOStream`` (TLS). Reads run in one task; a write that cannot
+    complete at once marks the side as full until tornado has flushed it."""
 
-    @property
-    def subprotocol(self) -> str | None: ...
-    def handshake_headers(self) -> list[tuple[str, str]]: ...
-    def start(self, client: WebSocketHandler) -> None: ...
-    async def to_backend(self, message: str | bytes) -> None: ...
-    def ping_backend(self, data: bytes) -> None: ...
-    def pong_backend(self, data: bytes) -> None: ...
-    def client_closed(self, code: int, reason: str) -> None: ...
-    async def close_backend(self, code: int, reason: str) -> None: ...
+    masked = False
 
+    def __init__(self, stream: IOStream, scanner: FrameScanner) -> None:
+        self.stream = stream
+        self.scanner = scanner
+        self._pipe: WebSocketPipe | None = None
+        self._readable = asyncio.Event()
+        self._readable.set()
+        self._last_write: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
 
-class WebSocketBridge:
-    def __init__(
-        self, backend: aiohttp.ClientWebSocketResponse[bool], *, on_activity: Callable[[], None]
-    ) -> None:
-        self.backend = backend
-        self._on_activity = on_activity
-        self._pump: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+    def attach(self, pipe: WebSocketPipe) -> None:
+        self._pipe = pipe
+        self._reader = asyncio.ensure_future(self._read(pipe))
 
-    @property
-    def subprotocol(self) -> str | None:
-        return self.backend.protocol
-
-    def handshake_headers(self) -> list[tuple[str, str]]:
-        response = getattr(self.backend, "_response", None)
-        if response is None:
-            return []
-        raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
-        return [(n, v) for n, v in drop_hop_by_hop(raw) if n.lower() not in _HANDSHAKE_OWN]
-
-    def start(self, client: WebSocketHandler) -> None:
-        self._pump = asyncio.ensure_future(self._backend_to_client(client))
-
-    async def _backend_to_client(self, client: WebSocketHandler) -> None:
-        backend = self.backend
+    async def _read(self, pipe: WebSocketPipe) -> None:
         try:
-            while True:
-                msg = await backend.receive()
-                if msg.type is aiohttp.WSMsgType.TEXT:
-                    await client.write_message(msg.data)
-                elif msg.type is aiohttp.WSMsgType.BINARY:
-                    await client.write_message(msg.data, binary=True)
-                elif msg.type is aiohttp.WSMsgType.PING:
-                    client.ping(msg.data)
-                elif msg.type is aiohttp.WSMsgType.PONG:
-                    continue  # an answer to a ping we relayed; tornado already answered the client
-                elif msg.type is aiohttp.WSMsgType.CLOSE:
-                    code = backend.close_code
-                    reason = msg.extra or ""
-                    await backend.close(code=code or 1000)
-                    client.close(None if code in (None, *_NOT_ON_THE_WIRE) else code, reason)
-                    return
-                else:  # CLOSING, CLOSED, ERROR: the backend is gone without a close frame
-                    client.close(1011, "backend connection lost")
-                    return
-                self._on_activity()
-        except WebSocketClosedError:
-            await self.close_backend(1001, "client went away")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            client.close(1011, "proxy error")
-            await self.close_backend(1011, "proxy error")
-
-    async def to_backend(self, message: str | bytes) -> None:
-        if self.backend.closed:
-            return
-        try:
-            if isinstance(message, bytes):
-                await self.backend.send_bytes(message)
-            else:
-                await self.backend.send_str(message)
-        except (ConnectionError, aiohttp.ClientError):
-            return  # the pump sees the backend's end and closes the client
-        self._on_activity()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def ping_backend(self, data: bytes) -> None:
-        if not self.backend.closed:
-            self._spawn(self.backend.ping(data))
-
-    def pong_backend(self, data: bytes) -> None:
-        if not self.backend.closed:
-            self._spawn(self.backend.pong(data))
-
-    def client_closed(self, code: int, reason: str) -> None:
-        self._spawn(self.close_backend(code, reason))
-
-    async def close_backend(self, code: int, reason: str) -> None:
-        try:
-            if not self.backend.closed:
-                await self.backend.close(code=code, message=reason.encode()[:123])
-        except (ConnectionError, aiohttp.ClientError, asyncio.TimeoutError):
+            while not pipe.done:
+                await self._readable.wait()
+                pipe.received(self, await self.stream.read_bytes(_READ_SIZE, partial=True))
+        except StreamClosedError:
             pass
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
+        finally:
+            pipe.ended(self)
+
+    def write(self, data: bytes) -> None:
+        if self.stream.closed():
+            return
+        future = self.stream.write(data)
+        if future.done():
+            return
+        if self._last_write is None and self._pipe is not None:
+            self._pipe.blocked(self, True)
+        self._last_write = future
+        future.add_done_callback(self._flushed)
+
+    def _flushed(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled():
+            future.exception()  # a closed stream: the read task reports the end
+        if future is self._last_write:
+            self._last_write = None
+            if self._pipe is not None:
+                self._pipe.blocked(self, False)
+
+    def pause_reading(self) -> None:
+        self._readable.clear()
+
+    def resume_reading(self) -> None:
+        self._readable.set()
+
+    def close(self) -> None:
+        self._readable.set()  # a paused read loop must wake to see the end
+        if self._last_write is None:
+            self.stream.close()
+        else:
+            self._last_write.add_done_callback(lambda _: self.stream.close())

@@ -11,6 +11,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,8 @@ class JupyterServer:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    #: Serve TLS with this (certificate, key) pair of PEM files.
+    tls: tuple[Path, Path] | None = None
 
     def start(self) -> JupyterServer:
         for d in ("config", "data", "runtime", "home"):
@@ -175,6 +178,8 @@ class JupyterServer:
             "--allow-root",
             *self.extra_args,
         ]
+        if self.tls:
+            args += [f"--ServerApp.certfile={self.tls[0]}", f"--ServerApp.keyfile={self.tls[1]}"]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 args,
@@ -191,8 +196,12 @@ class JupyterServer:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"jupyter server exited:\n{self.log()}")
+        scheme, context = "http", None
+        if self.tls:  # the test's own self-signed certificate
+            scheme, context = "https", ssl._create_unverified_context()
+        url = self.url("api/status", scheme) + f"?token={self.token}"
         try:
-            with urllib.request.urlopen(self.url("api/status") + f"?token={self.token}", timeout=5):
+            with urllib.request.urlopen(url, timeout=5, context=context):
                 return True
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
@@ -228,6 +237,15 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     yield make
     for server in started:
         server.stop()
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory now, in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
 
 
 def load_json(data: bytes) -> object:

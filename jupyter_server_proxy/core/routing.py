@@ -39,6 +39,11 @@ class Target:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port is None else f"{host}:{self.port}"
 
+    @property
+    def where(self) -> str:
+        """How error messages name this target."""
+        return f"unix socket {self.unix_socket}" if self.unix_socket else self.authority
+
 
 def parse_port(port: str | int) -> int:
     text = str(port)

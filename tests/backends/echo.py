@@ -13,7 +13,9 @@ Routes (everything else echoes):
   /slow-head           never answers (until the client leaves)
   /gzip                a body with Content-Encoding: gzip, as stored
   /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
-                       answers with the subprotocol it was offered first; sets a cookie
+                       answers with the subprotocol it was offered first; sets a cookie;
+                       "drop" ends the TCP connection with no close frame; "flood:<n>" sends
+                       n binary messages of 1 MiB as fast as the proxy takes them
 """
 
 from __future__ import annotations
@@ -157,10 +159,21 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
             if msg.data == "path":
                 await sock.send_str(request.raw_path)
                 continue
+            if msg.data == "drop":
+                assert request.transport is not None
+                request.transport.abort()
+                break
+            if msg.data.startswith("flood:"):
+                block = b"f" * (1 << 20)
+                for _ in range(int(msg.data.split(":")[1])):
+                    await sock.send_bytes(block)
+                continue
             await sock.send_str(msg.data)
         elif msg.type == WSMsgType.BINARY:
             await sock.send_bytes(msg.data)
     _events["ws_close_code"] = sock.close_code or 0
+    if "id" in request.query:  # a test that needs its own connection's close code asks by id
+        _events[f"ws_close_code:{request.query['id']}"] = sock.close_code or 0
     return sock
 
 

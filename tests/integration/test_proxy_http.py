@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer, free_port
+from tests.conftest import Backend, JupyterServer, free_port, rss_kib
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
@@ -295,21 +295,13 @@ def test_backend_dying_mid_body_aborts_the_client(server: JupyterServer, backend
     run(go())
 
 
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_large_download_streams_with_bounded_memory(
     server: JupyterServer, backend: Backend
 ) -> None:
     """512 MiB pass through while the server's RSS grows by far less than the body."""
     size = 512 << 20
     assert server.proc is not None
-    before = _rss_kib(server.proc.pid)
+    before = rss_kib(server.proc.pid)
     peak = before
 
     async def go() -> int:
@@ -322,11 +314,11 @@ def test_large_download_streams_with_bounded_memory(
                 async for chunk in resp.content.iter_chunked(1 << 20):
                     got += len(chunk)
                     if got % (32 << 20) < (1 << 20):
-                        peak = max(peak, _rss_kib(server.proc.pid))  # type: ignore[union-attr]
+                        peak = max(peak, rss_kib(server.proc.pid))  # type: ignore[union-attr]
         return got
 
     assert run(go()) == size
-    peak = max(peak, _rss_kib(server.proc.pid))
+    peak = max(peak, rss_kib(server.proc.pid))
     assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
 
 
@@ -339,14 +331,14 @@ def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend
     for _ in range(size // len(chunk)):
         digest.update(chunk)
     assert server.proc is not None
-    before = _rss_kib(server.proc.pid)
+    before = rss_kib(server.proc.pid)
     peak = before
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal peak
         for i in range(size // len(chunk)):
             if i % 32 == 0:
-                peak = max(peak, _rss_kib(server.proc.pid))  # type: ignore[union-attr]
+                peak = max(peak, rss_kib(server.proc.pid))  # type: ignore[union-attr]
             yield chunk
 
     status, _, data = run(fetch(server, "POST", f"proxy/{backend.port}/sink", data=body()))

@@ -1,0 +1,332 @@
+"""The websocket relay's own duties, beyond echoing: frames sent with the upgrade, the rules a
+frame header shows, the message size limit, pings to a silent client, either side vanishing,
+backpressure, TLS clients and server shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Backend, JupyterServer, rss_kib
+
+LIMITS = """
+c.ServerProxy.websocket_max_message_size = 4096
+c.ServerProxy.websocket_ping_interval = 0.2
+c.ServerProxy.websocket_ping_timeout = 1.0
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    s = JupyterServer(tmp_path_factory.mktemp("srv"), LIMITS).start()
+    yield s
+    s.stop()
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# -- a minimal websocket client on a raw socket, to send what aiohttp never would ----------
+
+
+def frame(opcode: int, payload: bytes, *, masked: bool = True, final: bool = True) -> bytes:
+    first = (0x80 if final else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        head = bytes((first, (0x80 if masked else 0) | n))
+    elif n < 1 << 16:
+        head = bytes((first, (0x80 if masked else 0) | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, (0x80 if masked else 0) | 127)) + n.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    first, second = await reader.readexactly(2)
+    assert not second & 0x80, "a server's frames are never masked"
+    n = second & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return first & 0x0F, await reader.readexactly(n)
+
+
+async def raw_websocket(
+    server: JupyterServer, path: str, early: bytes = b"", tls: ssl.SSLContext | None = None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=tls)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {server.base_url}{path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        f"Sec-WebSocket-Version: 13\r\nAuthorization: token {server.token}\r\n\r\n"
+    )
+    writer.write(request.encode() + early)  # one write: the frame rides with the upgrade
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def hang_up(writer: asyncio.StreamWriter, *, abort: bool = False) -> None:
+    if abort:
+        writer.transport.abort()
+    else:
+        writer.close()
+    try:
+        await writer.wait_closed()
+    except ConnectionError:
+        pass
+
+
+async def close_code_seen_by_backend(backend: Backend, ident: str) -> int:
+    async with aiohttp.ClientSession() as s:
+        for _ in range(400):  # bounded poll for the backend to record it
+            async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
+                code = (await r.json()).get(f"ws_close_code:{ident}")
+            if code is not None:
+                return int(code)
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the backend recorded no close for websocket {ident}")
+
+
+def test_frame_sent_with_the_upgrade_is_relayed(server: JupyterServer, backend: Backend) -> None:
+    """A client that pipelines its first frame behind the upgrade request loses nothing."""
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(
+            server, f"proxy/{backend.port}/ws", early=frame(0x1, b"early bird")
+        )
+        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"early bird")
+        await hang_up(writer)
+
+    run(go())
+
+
+def test_unmasked_client_frame_is_refused_with_1002(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """RFC 6455 §5.1: a client's frames must be masked. The client hears 1002 and why; the
+    backend gets 1001, not half a frame."""
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=unmasked")
+        writer.write(frame(0x1, b"not masked", masked=False))
+        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        assert opcode == 0x8
+        assert int.from_bytes(payload[:2], "big") == 1002
+        assert b"masked" in payload[2:]
+        await hang_up(writer)
+        assert await close_code_seen_by_backend(backend, "unmasked") == 1001
+
+    run(go())
+
+
+def test_message_over_the_limit_is_refused_with_1009(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """websocket_max_message_size counts a fragmented message as a whole."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                server.url(f"proxy/{backend.port}/ws?id=big", scheme="ws"), headers=server.auth
+            ) as ws:
+                await ws.send_bytes(b"a" * 4096)  # at the limit: passes
+                assert await ws.receive_bytes() == b"a" * 4096
+        reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=big2")
+        writer.write(frame(0x2, b"b" * 3000, final=False) + frame(0x0, b"b" * 3000))
+        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        assert (opcode, int.from_bytes(payload[:2], "big")) == (0x8, 1009)
+        assert b"4096" in payload
+        await hang_up(writer)
+        assert await close_code_seen_by_backend(backend, "big2") == 1001
+
+    run(go())
+
+
+def test_client_that_stops_answering_pings_is_let_go(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """A client that answers no ping within websocket_ping_timeout is closed with 1001, and so
+    is the backend's connection."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                server.url(f"proxy/{backend.port}/ws?id=deaf", scheme="ws"),
+                headers=server.auth,
+                autoping=False,
+            ) as ws:
+                pings = 0
+                while True:
+                    msg = await asyncio.wait_for(ws.receive(), 30)
+                    if msg.type is not aiohttp.WSMsgType.PING:
+                        break
+                    pings += 1
+                assert pings >= 1
+                assert msg.type is aiohttp.WSMsgType.CLOSE and msg.data == 1001
+        assert await close_code_seen_by_backend(backend, "deaf") == 1001
+
+    run(go())
+
+
+def test_client_answering_pings_stays_connected(server: JupyterServer, backend: Backend) -> None:
+    """Pongs count as life: a quiet client that answers pings outlives the ping timeout."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                server.url(f"proxy/{backend.port}/ws", scheme="ws"),
+                headers=server.auth,
+                autoping=False,
+            ) as ws:
+                for _ in range(10):  # 10 pings at 0.2 s: well past the 1 s timeout
+                    msg = await asyncio.wait_for(ws.receive(), 30)
+                    assert msg.type is aiohttp.WSMsgType.PING
+                    await ws.pong(msg.data)
+                await ws.send_str("still here")
+                while (msg := await asyncio.wait_for(ws.receive(), 30)).type is (
+                    aiohttp.WSMsgType.PING
+                ):
+                    await ws.pong(msg.data)
+                assert msg.data == "still here"
+
+    run(go())
+
+
+def test_backend_dropping_its_connection_closes_client_with_1011(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """A backend gone without a close frame: the client hears 1011 and why."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                server.url(f"proxy/{backend.port}/ws", scheme="ws"), headers=server.auth
+            ) as ws:
+                await ws.send_str("drop")
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                assert msg.type is aiohttp.WSMsgType.CLOSE
+                assert (msg.data, msg.extra) == (1011, "backend connection lost")
+
+    run(go())
+
+
+def test_client_vanishing_closes_backend_with_1001(server: JupyterServer, backend: Backend) -> None:
+    """A client gone without a close frame (a closed laptop lid): the backend gets 1001."""
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=vanish")
+        writer.write(frame(0x1, b"hi"))
+        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"hi")
+        await hang_up(writer, abort=True)
+        assert await close_code_seen_by_backend(backend, "vanish") == 1001
+
+    run(go())
+
+
+def test_slow_client_slows_the_backend_and_memory_stays_bounded(
+    make_server: Any, backend: Backend
+) -> None:
+    """The backend floods 256 MiB at a client that first reads nothing: the proxy stops reading
+    the backend instead of buffering, and every byte still arrives."""
+    server: JupyterServer = make_server()
+    assert server.proc is not None
+    pid = server.proc.pid
+    messages = 256
+
+    async def go() -> int:
+        reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
+        before = rss_kib(pid)
+        writer.write(frame(0x1, f"flood:{messages}".encode()))
+        await asyncio.sleep(1.0)  # not reading: everything the backend sends must wait
+        peak = rss_kib(pid)
+        got = 0
+        for _ in range(messages):
+            opcode, payload = await asyncio.wait_for(read_frame(reader), 60)
+            if opcode == 0x9:  # a keep-alive ping: answer it like a browser would
+                writer.write(frame(0xA, payload))
+                continue
+            got += len(payload)
+            peak = max(peak, rss_kib(pid))
+        await hang_up(writer)
+        assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+        return got
+
+    assert run(go()) == messages << 20
+
+
+# -- TLS and shutdown: servers of their own --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    root = tmp_path_factory.mktemp("tls")
+    cert, key = Path(root, "cert.pem"), Path(root, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    s = JupyterServer(root, "", tls=(cert, key))
+    yield s.start()
+    s.stop()
+
+
+def test_websocket_through_a_tls_server(tls_server: JupyterServer, backend: Backend) -> None:
+    """With Jupyter serving TLS the client's connection stays with tornado's TLS stream; text,
+    a message bigger than any buffer, and close codes still pass."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+
+    async def go() -> None:
+        # A raw client: its ``wait_closed`` returns only once the TLS connection is really
+        # gone, so no transport outlives the test's event loop.
+        reader, writer = await raw_websocket(tls_server, f"proxy/{backend.port}/ws", tls=context)
+        writer.write(frame(0x1, b"over tls"))
+        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"over tls")
+        big = os.urandom(3 << 20)
+        writer.write(frame(0x2, big))
+        assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, big)
+        writer.write(frame(0x1, b"close:4003:tls bye"))
+        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        assert (opcode, payload) == (0x8, (4003).to_bytes(2, "big") + b"tls bye")
+        await hang_up(writer)
+
+    run(go())
+
+
+def test_server_shutdown_closes_websockets_with_1001(make_server: Any, backend: Backend) -> None:
+    """Stopping the server closes relayed websockets with 1001 and a reason."""
+    server: JupyterServer = make_server()
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                server.url(f"proxy/{backend.port}/ws", scheme="ws"), headers=server.auth
+            ) as ws:
+                await ws.send_str("up")
+                assert await ws.receive_str() == "up"
+                async with s.post(server.url("api/shutdown"), headers=server.auth) as r:
+                    assert r.status == 200
+                msg = await asyncio.wait_for(ws.receive(), 30)
+                assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 1001)
+                assert "shutting down" in msg.extra
+
+    run(go())

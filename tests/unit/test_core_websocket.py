@@ -1,0 +1,272 @@
+"""The relay's frame scanner and the two websocket handshakes (RFC 6455), without I/O."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from jupyter_server_proxy.core.errors import UpstreamUnavailable
+from jupyter_server_proxy.core.wsframes import (
+    CLOSE,
+    PING,
+    FrameScanner,
+    accept_key,
+    close_frame,
+    control_frame,
+    valid_key,
+)
+from jupyter_server_proxy.core.wshandshake import (
+    accept_headers,
+    backend_request,
+    client_problem,
+    client_protocols,
+    parse_backend_answer,
+)
+
+
+def frame(opcode: int, payload: bytes, *, masked: bool, final: bool = True, rsv: int = 0) -> bytes:
+    first = (0x80 if final else 0) | rsv | opcode
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if n < 126:
+        head = bytes((first, bit | n))
+    elif n < 1 << 16:
+        head = bytes((first, bit | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, bit | 127)) + n.to_bytes(8, "big")
+    key = b"\x01\x02\x03\x04" if masked else b""
+    return head + key + payload  # payload bytes are not inspected, so no need to mask them
+
+
+def client(limit: int = 1 << 20) -> FrameScanner:
+    return FrameScanner(from_client=True, max_message_size=limit)
+
+
+def server(limit: int = 1 << 20) -> FrameScanner:
+    return FrameScanner(from_client=False, max_message_size=limit)
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])
+def test_every_length_encoding_passes_whole(size: int) -> None:
+    data = frame(0x2, b"x" * size, masked=True)
+    scanner = client()
+    assert scanner.feed(data) == (data, None)
+    assert scanner.at_boundary
+
+
+def test_bytes_fed_one_at_a_time_come_out_whole_with_headers_held_back() -> None:
+    stream = b"".join(
+        [
+            frame(0x1, b"hello", masked=True),
+            frame(0x2, b"y" * 300, masked=True, final=False),
+            frame(PING, b"p", masked=True),
+            frame(0x0, b"z" * 70_000, masked=True),
+        ]
+    )
+    scanner = client()
+    out = bytearray()
+    for i in range(len(stream)):
+        forwarded, refusal = scanner.feed(stream[i : i + 1])
+        assert refusal is None
+        out += forwarded
+        # A header is never forwarded in part: after each feed we are inside a payload or
+        # exactly at a boundary.
+    assert bytes(out) == stream
+    assert scanner.at_boundary
+
+
+def test_boundary_is_false_inside_a_payload() -> None:
+    data = frame(0x2, b"q" * 1000, masked=False)
+    scanner = server()
+    forwarded, _ = scanner.feed(data[:500])
+    assert forwarded == data[:500] and not scanner.at_boundary
+    forwarded, _ = scanner.feed(data[500:])
+    assert forwarded == data[500:] and scanner.at_boundary
+
+
+@pytest.mark.parametrize(
+    ("scanner", "bad", "code", "words"),
+    [
+        (client, frame(0x1, b"a", masked=False), 1002, "masked"),
+        (server, frame(0x1, b"a", masked=True), 1002, "masked"),
+        (client, frame(0x1, b"a", masked=True, rsv=0x40), 1002, "reserved bits"),
+        (client, frame(0x3, b"a", masked=True), 1002, "opcode"),
+        (client, frame(0xB, b"a", masked=True), 1002, "opcode"),
+        (client, frame(PING, b"a", masked=True, final=False), 1002, "control"),
+        (client, frame(PING, b"a" * 126, masked=True), 1002, "control"),
+        (client, frame(0x0, b"a", masked=True), 1002, "continuation"),
+        (client, b"\x82\xff" + (1 << 63).to_bytes(8, "big") + b"kkkk", 1002, "length"),
+    ],
+)
+def test_rule_breaking_frames_are_refused_after_the_good_ones(
+    scanner: Callable[[], FrameScanner], bad: bytes, code: int, words: str
+) -> None:
+    s = scanner()
+    good = frame(0x1, b"ok", masked=scanner is client)
+    forwarded, refusal = s.feed(good + bad)
+    assert forwarded == good
+    assert refusal is not None and refusal.code == code and words in refusal.reason
+
+
+def test_new_message_inside_a_fragmented_one_is_refused() -> None:
+    s = client()
+    _, refusal = s.feed(frame(0x1, b"a", masked=True, final=False))
+    assert refusal is None
+    _, refusal = s.feed(frame(PING, b"", masked=True))  # control frames may interleave
+    assert refusal is None
+    _, refusal = s.feed(frame(0x2, b"b", masked=True))
+    assert refusal is not None and refusal.code == 1002
+
+
+def test_message_limit_counts_fragments_and_is_checked_before_forwarding() -> None:
+    s = client(limit=100)
+    first = frame(0x2, b"a" * 60, masked=True, final=False)
+    second = frame(0x0, b"a" * 60, masked=True)
+    forwarded, refusal = s.feed(first + second)
+    assert forwarded == first
+    assert refusal is not None and refusal.code == 1009 and "100" in refusal.reason
+    fresh = client(limit=100)
+    exact = frame(0x2, b"a" * 100, masked=True)
+    assert fresh.feed(exact) == (exact, None)
+
+
+def test_close_frame_is_noticed() -> None:
+    s = server()
+    assert not s.close_seen
+    s.feed(frame(CLOSE, b"\x03\xe8", masked=False))
+    assert s.close_seen
+
+
+def test_frames_of_ours_pass_the_scanner_of_their_direction() -> None:
+    masked = control_frame(PING, b"abc", masked=True)
+    assert client().feed(masked) == (masked, None)
+    key, body = masked[2:6], masked[6:]
+    assert bytes(b ^ key[i % 4] for i, b in enumerate(body)) == b"abc"
+    plain = close_frame(1001, "bye", masked=False)
+    assert server().feed(plain) == (plain, None)
+    assert plain[2:] == b"\x03\xe9bye"
+
+
+def test_close_reason_is_cut_at_a_character_boundary() -> None:
+    data = close_frame(1000, "é" * 100, masked=False)
+    assert len(data) - 2 <= 125
+    data[4:].decode()  # still valid UTF-8
+
+
+def test_control_frame_refuses_what_the_rfc_forbids() -> None:
+    with pytest.raises(ValueError):
+        control_frame(0x1, b"", masked=False)
+    with pytest.raises(ValueError):
+        control_frame(PING, b"x" * 126, masked=False)
+
+
+def test_accept_key_is_the_rfc_example() -> None:
+    # RFC 6455 §1.3
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_key_validity() -> None:
+    assert valid_key("dGhlIHNhbXBsZSBub25jZQ==")
+    assert not valid_key("")
+    assert not valid_key("c2hvcnQ=")  # 5 bytes, not 16
+    assert not valid_key("not base64!")
+
+
+GOOD = [
+    ("Host", "h"),
+    ("Connection", "keep-alive, Upgrade"),
+    ("Upgrade", "websocket"),
+    ("Sec-WebSocket-Version", "13"),
+    ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+]
+
+
+def replace(name: str, value: str | None) -> list[tuple[str, str]]:
+    out = [(n, v) for n, v in GOOD if n != name]
+    return out + ([(name, value)] if value is not None else [])
+
+
+def test_client_handshake_checks() -> None:
+    assert client_problem(GOOD) is None
+    assert client_problem(replace("Connection", "keep-alive")) == (
+        400,
+        '"Connection" must name "Upgrade" in a websocket request',
+    )
+    problem = client_problem(replace("Sec-WebSocket-Version", "12"))
+    assert problem is not None and problem[0] == 426
+    problem = client_problem(replace("Sec-WebSocket-Key", None))
+    assert problem is not None and problem[0] == 400
+
+
+def test_client_protocols_from_repeated_fields() -> None:
+    headers = [("Sec-WebSocket-Protocol", "bokeh, tok"), ("sec-websocket-protocol", "x")]
+    assert client_protocols(headers) == ["bokeh", "tok", "x"]
+
+
+def test_accept_headers_carry_the_backends_choice_and_extras() -> None:
+    out = accept_headers("dGhlIHNhbXBsZSBub25jZQ==", "bokeh", [("Set-Cookie", "a=1")])
+    assert ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") in out
+    assert ("Sec-WebSocket-Protocol", "bokeh") in out and out[-1] == ("Set-Cookie", "a=1")
+
+
+def test_backend_request_adds_the_handshake_and_a_host() -> None:
+    raw = backend_request("/ws?a=%2F", [("X-A", "1")], "k", ["p1", "p2"], "127.0.0.1:9")
+    text = raw.decode()
+    assert text.startswith("GET /ws?a=%2F HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-A: 1\r\n")
+    assert "Sec-WebSocket-Protocol: p1, p2\r\n" in text and text.endswith("\r\n\r\n")
+
+
+def test_backend_request_refuses_injection() -> None:
+    with pytest.raises(ValueError):
+        backend_request("/", [("X-A", "1\r\nEvil: 1")], "k", [], "h")
+
+
+def answer(*lines: str) -> bytes:
+    return "\r\n".join(lines).encode()
+
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+OK = (
+    "HTTP/1.1 101 Switching Protocols",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+)
+
+
+def test_backend_answer_accepted_with_extras_passed_on() -> None:
+    got = parse_backend_answer(
+        answer(*OK, "Sec-WebSocket-Protocol: p2", "Set-Cookie: s=1", "Server: x"),
+        KEY,
+        ["p1", "p2"],
+        "here",
+    )
+    assert got.subprotocol == "p2" and got.headers == [("Set-Cookie", "s=1")]
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        (("HTTP/1.1 403 Forbidden",), "HTTP 403"),
+        (("garbage",), "no HTTP response"),
+        ((*OK[:3], "Sec-WebSocket-Accept: wrong"), "Sec-WebSocket-Accept"),
+        ((OK[0], OK[2], OK[3]), "Upgrade"),
+        ((*OK, "Sec-WebSocket-Extensions: permessage-deflate"), "extension"),
+        ((*OK, "Sec-WebSocket-Protocol: other"), "subprotocol"),
+        ((*OK, " folded"), "malformed"),
+    ],
+)
+def test_bad_backend_answers_name_the_problem(lines: tuple[str, ...], words: str) -> None:
+    with pytest.raises(UpstreamUnavailable) as e:
+        parse_backend_answer(answer(*lines), KEY, ["p1"], "127.0.0.1:9")
+    assert words in e.value.message and "127.0.0.1:9" in e.value.message
+
+
+def test_random_garbage_never_crashes_the_scanner() -> None:
+    for _ in range(200):
+        s = client(limit=1000)
+        data = os.urandom(64)
+        forwarded, refusal = s.feed(data)
+        assert data.startswith(forwarded)
