@@ -31,7 +31,6 @@ from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -65,7 +64,7 @@ from .core.wshandshake import (
 )
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
-from .upstream import READ_BUFFER
+from .upstream import BodyBroken, Response
 from .utils import call_with_asked_args
 from .websocket import take_client
 from .wspipe import Side
@@ -395,10 +394,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         try:
             await self._relay_response(response, target, context, path)
         finally:
-            if response.content.at_eof():
-                response.release()  # fully read: the connection goes back to the pool
-            else:
-                response.close()  # unread bytes: this connection cannot be reused
+            response.release()  # back to the pool if the exchange completed, else closed
 
     def _rewrite_locations(
         self, headers: list[tuple[str, str]], target: Target, context: str
@@ -417,11 +413,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         return out
 
     async def _relay_response(
-        self, response: aiohttp.ClientResponse, target: Target, context: str, path: str
+        self, response: Response, target: Target, context: str, path: str
     ) -> None:
         try:
-            raw = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
-            headers = downstream_response_headers(raw)
+            headers = downstream_response_headers(response.headers)
         except HeaderInjection as e:
             raise UpstreamUnavailable(f"the backend sent an invalid header: {e}") from e
         headers = self._rewrite_locations(headers, target, context)
@@ -433,67 +428,67 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         if self.request.method == "HEAD" or response.status in (204, 304):
             await self._finish_quietly()
             return
+        length = response.content_length
         try:
-            length = response.content_length
             if length is not None and length <= _SMALL_BODY:
-                # Small and announced: one write with the head, no extra round through flush().
-                self.write(await response.content.readexactly(length))
+                # Small and announced: one write with the head. Nothing is sent yet, so a
+                # backend that breaks off still gets the client an error page.
+                too_big = f"{target.where} sent more than its Content-Length"
+                body = await self._read_whole(response, length, too_big)
+                self.write(body)
             else:
-                content = response.content
-                while chunk := await content.readany():
-                    # Take what else is already buffered, so a fast backend costs one flush per
-                    # buffer-full rather than per socket read (bounded by READ_BUFFER).
-                    while len(chunk) < READ_BUFFER and (more := content.read_nowait(READ_BUFFER)):
-                        chunk += more
-                    self.write(chunk)
-                    await self.flush()  # resolves once the client took the bytes: backpressure
+                await response.stream_to(self._send_chunk)
         except StreamClosedError:
             self._client_gone = True
-            return  # the client left; ``finally`` above closes the backend connection
-        except (
-            aiohttp.ClientPayloadError,
-            aiohttp.ServerDisconnectedError,
-            asyncio.IncompleteReadError,
-            ConnectionError,
-        ):
-            # The backend broke off mid-body. The status is already sent, so the only honest
-            # signal left is to abort the client connection instead of ending the body cleanly.
-            self.log.warning("backend %s broke off the response to %s", target, self.request.path)
-            self._abort_client()
-            return
-        except asyncio.TimeoutError:
-            self.log.warning("backend %s went silent mid-response", target)
+            return  # the client left; the caller's ``release()`` closes the backend connection
+        except BodyBroken as e:
+            # The status is already sent, so the only honest signal left is to abort the
+            # client connection instead of ending the body cleanly.
+            self.log.warning("%s, proxying %s", e, self.request.path)
             self._abort_client()
             return
         await self._finish_quietly()
+
+    async def _read_whole(self, response: Response, limit: int, too_big: str) -> bytes:
+        """The whole body, for a response not yet started: a backend that breaks off gets the
+        client an error page."""
+        try:
+            return await response.read_all(limit, too_big)
+        except BodyBroken as e:
+            raise UpstreamUnavailable(str(e)) from e
+
+    def _send_chunk(self, chunk: bytes) -> Awaitable[None] | None:
+        """One read of the backend's body to the client. Returns what to wait for before
+        reading more while the client's socket is behind (backpressure), or None."""
+        self.write(chunk)
+        flushed = self.flush()
+        if flushed.done():
+            flushed.result()  # raises StreamClosedError once the client is gone
+            return None
+        return flushed
 
     def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
         return self.rewrite_response
 
     async def _relay_rewritten(
         self,
-        response: aiohttp.ClientResponse,
+        response: Response,
         headers: list[tuple[str, str]],
         hooks: Sequence[Callable[..., Any]],
         target: Target,
         path: str,
     ) -> None:
         limit = self.engine.settings.rewrite_buffer_limit
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamUnavailable(
-                    f"the response is larger than c.ServerProxy.rewrite_buffer_limit "
-                    f"({limit} bytes), which a rewrite_response hook needs to hold in memory"
-                )
-            chunks.append(chunk)
+        too_big = (
+            f"the response is larger than c.ServerProxy.rewrite_buffer_limit "
+            f"({limit} bytes), which a rewrite_response hook needs to hold in memory"
+        )
+        body = await self._read_whole(response, limit, too_big)
         rewritable = RewritableResponse.from_parts(
             code=response.status,
             reason=response.reason,
             headers=headers,
-            body=b"".join(chunks),
+            body=body,
             request=self.request,
             url=str(response.url),
         )

@@ -1,33 +1,49 @@
-"""Pooled HTTP client to backends, over TCP and unix sockets (websockets: ``wspipe.py``).
+"""Pooled HTTP/1.1 client to backends, over TCP and unix sockets (websockets: ``wspipe.py``).
+
+Why our own client (on asyncio protocols and the ``httptools`` parser) rather than a general one:
+a proxy needs little of a general client (no cookies, redirects, decompression or URL handling)
+and pays for all of it on every request. Here a request is one write of bytes we built, the
+response head is parsed in C, and body bytes are handed to the client side from the socket
+callback itself, with no task switch per read.
 
 Rules:
-- One keep-alive pool for all TCP backends and one per unix socket; connections are reused across
-  requests and users' tabs. Pool decisions are aiohttp's; I/O errors are translated into our error
-  types here and nowhere else (httpcore's "exceptions are mapped at the boundary").
-- Bytes pass untouched: no automatic decompression, no added ``Accept-Encoding``/``User-Agent``, and
-  URLs are taken as already encoded, so ``%2F`` reaches the backend as ``%2F``.
-- A request without a body that fails on a reused connection the backend had already closed is
-  retried once on a fresh one (the race RFC 9112 §9.3.1 warns of); nothing with a body is retried.
+- Keep-alive pools per backend (``host:port`` or unix socket path); an idle connection the backend
+  closes leaves the pool when its close arrives. At most ``limit_per_host`` idle connections are
+  kept per backend; concurrency is not capped (each request already holds a client connection).
+- Bytes pass untouched: the request target is sent as received (``%2F`` stays ``%2F``), bodies
+  and their ``Content-Encoding`` are not touched, nothing is added but ``Host`` when missing.
+- A request body is streamed with the client's ``Content-Length`` when it gave one, else with
+  chunked coding (RFC 9112 §7.1). Writing waits while the socket's buffer is full.
+- Response bodies: the consumer's sink is called per read; when it reports it is busy, reading
+  stops until it is not (backpressure), so memory per request stays bounded.
+- A request without a body that fails on a reused connection before any byte of an answer is
+  retried once on a fresh one (the race RFC 9112 §9.3.1 warns of); nothing with a body is.
+- A connection is reused only after a complete exchange that both sides keep alive; anything
+  else (an error, a cancelled exchange, an answer to HEAD) closes it.
+- Every wait is bounded: connecting by ``connect_timeout``, and the backend's silence while we
+  wait for or read its answer by ``read_timeout`` (not while *we* paused reading).
+- I/O errors become our error types here and nowhere else (``UpstreamUnavailable`` 502,
+  ``UpstreamTimeout`` 504; ``BodyBroken`` once the head has been passed on).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
+import httptools
 
-from .core.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
+from .core.errors import UpstreamTimeout, UpstreamUnavailable
+from .core.headers import Headers
 from .core.routing import Target
 
-_NEVER_ADD = ("Accept-Encoding", "User-Agent", "Content-Type")
-#: How much of a backend's response may wait in memory before we stop reading its socket. Large
-#: enough that a fast backend isn't paused every 64 KiB; small enough to stay bounded per request.
+#: Bytes of a response body that may wait in memory for a consumer before reading stops.
 READ_BUFFER = 1 << 20
+#: The socket's write buffer above which a request body waits (asyncio's high-water mark).
+_WRITE_HIGH = 1 << 20
+
+Sink = Callable[[bytes], "Awaitable[None] | None"]
 
 
 @dataclass(frozen=True)
@@ -39,16 +55,354 @@ class UpstreamSettings:
     websocket_max_message_size: int = 1 << 30
 
 
-def translate(error: BaseException, target: Target) -> ProxyError:
-    """The one map from client-library errors to ours (and so to an HTTP status)."""
-    where = target.where
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        return UpstreamUnavailable(f"{where} closed the connection before it answered")
-    if isinstance(error, (aiohttp.ClientConnectorError, aiohttp.ClientOSError)):
-        return UpstreamUnavailable(f"could not connect to {where}: {error.strerror or error}")
-    if isinstance(error, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return UpstreamTimeout(f"{where} did not answer within the configured timeout")
-    return UpstreamUnavailable(f"{where}: {error}")
+class BodyBroken(Exception):
+    """The backend broke off (or went silent) after its response head was passed on."""
+
+
+class _Retry(Exception):
+    """A reused connection was found closed before any answer: try a fresh one."""
+
+
+class Response:
+    """A backend's answer: the head at once, the body through ``stream_to`` or ``read_all``."""
+
+    def __init__(self, conn: _Connection, status: int, reason: str, headers: Headers) -> None:
+        self._conn = conn
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        length = next((v for n, v in headers if n.lower() == "content-length"), None)
+        self.content_length = int(length) if length is not None and length.isdigit() else None
+        self.url = ""  # set by ``Upstream.request``
+
+    @property
+    def complete(self) -> bool:
+        return self._conn.message_complete
+
+    async def stream_to(self, sink: Sink) -> None:
+        """Pass the body to ``sink`` read by read until it ends. Raises ``BodyBroken`` if the
+        backend breaks off, or what the sink raised."""
+        await self._conn.deliver(sink)
+
+    async def read_all(self, limit: int, too_big: str) -> bytes:
+        """The whole body; ``UpstreamUnavailable(too_big)`` past ``limit`` bytes."""
+        parts: list[bytes] = []
+        size = 0
+
+        def keep(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamUnavailable(too_big)
+            parts.append(chunk)
+
+        await self._conn.deliver(keep)
+        return b"".join(parts)
+
+    def release(self) -> None:
+        """Done with this exchange: the connection goes back to the pool if it can be reused."""
+        self._conn.finish_exchange()
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection. Invariant: at most one exchange at a time; ``_head`` is the
+    current exchange's future for the response head."""
+
+    def __init__(self, pool: Upstream, key: str, target: Target) -> None:
+        self._pool = pool
+        self.key = key
+        self.target = target
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._loop = asyncio.get_running_loop()
+        self._parser: httptools.HttpResponseParser | None = None
+        self._head: asyncio.Future[Response] | None = None
+        self._headers: Headers = []
+        self._reason = ""
+        self._response: Response | None = None
+        self._body: list[bytes] = []  # read before a sink was attached
+        self._body_size = 0
+        self._sink: Sink | None = None
+        self._done: asyncio.Future[None] | None = None
+        self._until_eof = False
+        self.message_complete = False
+        self._keep_alive = False
+        self._got_bytes = False
+        self._paused = False
+        self._busy: Awaitable[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._silence: asyncio.TimerHandle | None = None
+        self._heard_at = 0.0
+        self._sending: asyncio.Task[None] | None = None
+        self._no_reuse = False
+        self._error: BaseException | None = None  # why the current exchange ended early
+
+    # -- asyncio callbacks ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=_WRITE_HIGH)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:  # bytes nobody asked for: this connection cannot be trusted
+            self._close()
+            return
+        self._got_bytes = True
+        self._heard_at = self._loop.time()
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self._fail(UpstreamUnavailable(f"{self.target.where} sent an invalid response: {e}"))
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamUnavailable(f"{self.target.where} switched protocols unasked"))
+
+    def eof_received(self) -> bool:
+        if self._parser is not None and self._until_eof and self._response is not None:
+            self._on_message_complete()  # a body delimited by the connection's end (RFC 9112 §6.3)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pool.forget(self)
+        if self._parser is not None and not self.message_complete:
+            if self._head is not None and not self._head.done() and not self._got_bytes:
+                self._fail(_Retry())
+            else:
+                self._fail(None)
+
+    def pause_writing(self) -> None:
+        self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    # -- parser callbacks (httptools) ----------------------------------------------------
+
+    def on_status(self, reason: bytes) -> None:
+        self._reason = reason.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        assert self._parser is not None
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:  # interim (103 Early Hints...): not ours to pass; wait on
+            self._headers = []
+            return
+        headers, self._headers = self._headers, []
+        self._keep_alive = self._parser.should_keep_alive()
+        response = self._response = Response(self, status, self._reason, headers)
+        framed = response.content_length is not None or any(
+            n.lower() == "transfer-encoding" for n, _ in headers
+        )
+        self._until_eof = not framed and status not in (204, 304)
+        if self._head is not None and not self._head.done():
+            self._head.set_result(response)
+        if self._no_reuse:  # an answer to HEAD: the parser would wait for a body that never comes
+            self._on_message_complete()
+
+    def on_body(self, chunk: bytes) -> None:
+        sink = self._sink
+        if self._error is not None:
+            return  # the exchange already failed; the rest of this read is dropped
+        if sink is None:
+            self._body.append(chunk)
+            self._body_size += len(chunk)
+            if self._body_size > READ_BUFFER:
+                self._pause()
+            return
+        try:
+            busy = sink(chunk)
+        except BaseException as e:  # the consumer is gone (a client that left): stop here
+            self._fail(e)
+            return
+        if busy is not None:
+            self._wait_for(busy)
+
+    def on_message_complete(self) -> None:
+        self._on_message_complete()
+
+    def _on_message_complete(self) -> None:
+        if self.message_complete:
+            return
+        self.message_complete = True
+        self._stop_timer()
+        if self._done is not None and not self._done.done() and self._busy is None:
+            self._done.set_result(None)
+
+    # -- backpressure --------------------------------------------------------------------
+
+    def _pause(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _resume(self) -> None:
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self._heard_at = self._loop.time()  # the silence was ours, not the backend's
+            self.transport.resume_reading()
+
+    def _wait_for(self, busy: Awaitable[None]) -> None:
+        future = asyncio.ensure_future(busy)
+        self._busy = future
+        self._pause()
+        future.add_done_callback(self._unbusy)
+
+    def _unbusy(self, future: asyncio.Future[None]) -> None:
+        if future is not self._busy:
+            if not future.cancelled():
+                future.exception()
+            return
+        self._busy = None
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            self._fail(error)
+            return
+        if self.message_complete:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+        else:
+            self._resume()
+
+    # -- one exchange --------------------------------------------------------------------
+
+    async def exchange(
+        self,
+        head: bytes,
+        body: AsyncIterator[bytes] | bytes | None,
+        chunked: bool,
+        no_body_answer: bool,
+        read_timeout: float,
+    ) -> Response:
+        assert self.transport is not None
+        self._parser = httptools.HttpResponseParser(self)
+        self._head = self._loop.create_future()
+        self._no_reuse = no_body_answer
+        self._got_bytes = False
+        self._heard_at = self._loop.time()
+        if read_timeout:
+            self._silence = self._loop.call_later(read_timeout, self._check_silence, read_timeout)
+        if isinstance(body, bytes):
+            self.transport.write(head + body)
+        else:
+            self.transport.write(head)
+            if body is not None:
+                self._sending = asyncio.ensure_future(self._send(body, chunked))
+                self._sending.add_done_callback(self._sent)
+        return await self._head
+
+    async def _send(self, body: AsyncIterator[bytes], chunked: bool) -> None:
+        assert self.transport is not None
+        async for chunk in body:
+            if self.closed:
+                return
+            if chunked:
+                if chunk:
+                    self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            else:
+                self.transport.write(chunk)
+            if self._drained is not None:
+                await self._drained
+        if chunked and not self.closed:
+            self.transport.write(b"0\r\n\r\n")
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:  # the client's upload broke off: so does this exchange
+            self._fail(UpstreamUnavailable(f"the request body could not be sent: {error}"))
+
+    async def deliver(self, sink: Sink) -> None:
+        self._done = self._loop.create_future()
+        early, self._body = self._body, []
+        self._sink = sink
+        if self._error is not None:
+            raise self._error
+        for chunk in early:
+            busy = sink(chunk)
+            if busy is not None:
+                await busy
+        self._body_size = 0
+        if self.message_complete and self._busy is None:
+            return
+        self._resume()
+        await self._done
+
+    def _check_silence(self, limit: float) -> None:
+        if self.closed or self.message_complete:
+            return
+        quiet = self._loop.time() - self._heard_at
+        if self._paused or quiet < limit:
+            delay = limit if self._paused else limit - quiet
+            self._silence = self._loop.call_later(delay, self._check_silence, limit)
+            return
+        self._fail(asyncio.TimeoutError())
+
+    def _stop_timer(self) -> None:
+        if self._silence is not None:
+            self._silence.cancel()
+            self._silence = None
+
+    def _fail(self, error: BaseException | None) -> None:
+        """End the exchange with ``error`` (``None``: the backend closed mid-message)."""
+        self._stop_timer()
+        where = self.target.where
+        if self._head is not None and not self._head.done():
+            if isinstance(error, asyncio.TimeoutError):
+                error = UpstreamTimeout(f"{where} did not answer within the configured timeout")
+            elif error is None:
+                error = UpstreamUnavailable(f"{where} closed the connection before it answered")
+            self._head.set_exception(error)
+        elif self._error is None:
+            if error is None or isinstance(error, (asyncio.TimeoutError, UpstreamUnavailable)):
+                error = BodyBroken(f"{where} broke off the response")
+            self._error = error
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(error)
+        self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+        self.closed = True
+
+    def finish_exchange(self) -> None:
+        reusable = (
+            self.message_complete
+            and self._keep_alive
+            and not self._no_reuse
+            and not self.closed
+            and (self._sending is None or self._sending.done())
+        )
+        if self._sending is not None and not self._sending.done():
+            self._sending.cancel()
+        self._stop_timer()
+        self._parser = None
+        self._head = self._done = None
+        self._response = None
+        self._sink = self._busy = None
+        self._sending = None
+        self._body = []
+        self._body_size = 0
+        self._error = None
+        self.message_complete = False
+        self._until_eof = False
+        if self._paused:
+            self._resume()
+        if reusable:
+            self._pool.give_back(self)
+        else:
+            self._close()
+
+
+_NO_BODY_ANSWER = frozenset({"HEAD"})
 
 
 class Upstream:
@@ -56,65 +410,48 @@ class Upstream:
 
     def __init__(self, settings: UpstreamSettings | None = None) -> None:
         self.settings = settings or UpstreamSettings()
-        self._tcp: aiohttp.ClientSession | None = None
-        self._unix: dict[str, aiohttp.ClientSession] = {}
-        self._closing: set[asyncio.Task[None]] = set()
-
-    def _timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(
-            total=None,
-            connect=self.settings.connect_timeout,
-            sock_read=self.settings.read_timeout or None,
-        )
-
-    def _session(self, target: Target) -> aiohttp.ClientSession:
-        if target.unix_socket is None and self._tcp is not None and not self._tcp.closed:
-            return self._tcp  # the hot path: one shared pool for every TCP backend
-        common = {
-            "auto_decompress": False,
-            "skip_auto_headers": _NEVER_ADD,
-            "timeout": self._timeout(),
-            "cookie_jar": aiohttp.DummyCookieJar(),
-            "read_bufsize": READ_BUFFER,
-        }
-        if target.unix_socket:
-            session = self._unix.get(target.unix_socket)
-            if session is None or session.closed:
-                self._prune_unix()
-                connector = aiohttp.UnixConnector(
-                    path=target.unix_socket, limit=0, limit_per_host=self.settings.limit_per_host
-                )
-                session = aiohttp.ClientSession(connector=connector, **common)  # type: ignore[arg-type]
-                self._unix[target.unix_socket] = session
-            return session
-        if self._tcp is None or self._tcp.closed:
-            tcp = aiohttp.TCPConnector(
-                limit=0, limit_per_host=self.settings.limit_per_host, use_dns_cache=True
-            )
-            self._tcp = aiohttp.ClientSession(connector=tcp, **common)  # type: ignore[arg-type]
-        return self._tcp
-
-    def _prune_unix(self) -> None:
-        """Close the pools of sockets that are gone (an app stopped; its socket dir went with it),
-        so restarts don't pile up pools."""
-        for path in [p for p in self._unix if not os.path.exists(p)]:
-            task = asyncio.ensure_future(self._unix.pop(path).close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+        self._idle: dict[str, list[_Connection]] = {}
+        self._all: set[_Connection] = set()
 
     @staticmethod
-    def url(target: Target, target_uri: str, scheme: str = "http") -> URL:
-        """``target_uri`` is origin-form and already percent-encoded; keep it byte for byte."""
-        path, _, query = target_uri.partition("?")
-        host = "localhost" if target.unix_socket else target.host
-        return URL.build(
-            scheme=scheme,
-            host=host,
-            port=None if target.unix_socket else target.port,
-            path=path,
-            query_string=query,
-            encoded=True,
-        )
+    def _key(target: Target) -> str:
+        return f"unix:{target.unix_socket}" if target.unix_socket else target.authority
+
+    async def _connect(self, target: Target, key: str) -> _Connection:
+        loop = asyncio.get_running_loop()
+        conn = _Connection(self, key, target)
+        try:
+            if target.unix_socket:
+                connecting = loop.create_unix_connection(lambda: conn, target.unix_socket)
+            else:
+                assert target.port is not None  # a Target has a port or a unix socket
+                connecting = loop.create_connection(lambda: conn, target.host, target.port)
+            await asyncio.wait_for(connecting, self.settings.connect_timeout or None)
+        except asyncio.TimeoutError as e:
+            raise UpstreamTimeout(
+                f"could not connect to {target.where} within the configured timeout"
+            ) from e
+        except OSError as e:
+            raise UpstreamUnavailable(
+                f"could not connect to {target.where}: {e.strerror or e}"
+            ) from e
+        self._all.add(conn)
+        return conn
+
+    def give_back(self, conn: _Connection) -> None:
+        idle = self._idle.setdefault(conn.key, [])
+        if len(idle) < self.settings.limit_per_host:
+            idle.append(conn)
+        else:
+            conn._close()
+
+    def forget(self, conn: _Connection) -> None:
+        self._all.discard(conn)
+        idle = self._idle.get(conn.key)
+        if idle and conn in idle:
+            idle.remove(conn)
+            if not idle:
+                del self._idle[conn.key]
 
     async def request(
         self,
@@ -123,35 +460,55 @@ class Upstream:
         target_uri: str,
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | bytes | None,
-    ) -> aiohttp.ClientResponse:
-        """Send the request and return once the response head arrived; the caller streams the body
-        and must ``release()`` or ``close()`` the response."""
-        session = self._session(target)
-        url = self.url(target, target_uri)
-        hdrs = CIMultiDict(headers)
+    ) -> Response:
+        """Send the request and return once the response head arrived; the caller takes the
+        body and must ``release()`` the response."""
+        key = self._key(target)
+        fields = list(headers)
+        names = {n.lower() for n, _ in fields}
+        if "host" not in names:
+            fields.insert(0, ("Host", "localhost" if target.unix_socket else target.authority))
+        chunked = False
+        if isinstance(body, bytes):
+            fields = [(n, v) for n, v in fields if n.lower() != "content-length"]
+            fields.append(("Content-Length", str(len(body))))
+        elif body is not None and "content-length" not in names:
+            chunked = True
+            fields.append(("Transfer-Encoding", "chunked"))
+        lines = [f"{method} {target_uri} HTTP/1.1", *(f"{n}: {v}" for n, v in fields), "", ""]
+        head = "\r\n".join(lines).encode("latin-1")
         attempts = 2 if body is None else 1
         for attempt in range(attempts):
+            idle = self._idle.get(key)
+            conn = None
+            while idle:
+                candidate = idle.pop()
+                if not candidate.closed:
+                    conn = candidate
+                    break
+            reused = conn is not None
+            if conn is None:
+                conn = await self._connect(target, key)
             try:
-                return await session.request(
-                    method,
-                    url,
-                    headers=hdrs,
-                    data=body,
-                    allow_redirects=False,
-                    compress=None,
-                    chunked=None,
+                response = await conn.exchange(
+                    head, body, chunked, method in _NO_BODY_ANSWER, self.settings.read_timeout
                 )
-            except aiohttp.ServerDisconnectedError as e:
-                if attempt + 1 < attempts:
+                response.url = f"http://{key}{target_uri}"
+                return response
+            except _Retry as e:
+                conn.finish_exchange()
+                if reused and attempt + 1 < attempts:
                     continue
-                raise translate(e, target) from e
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                raise translate(e, target) from e
+                raise UpstreamUnavailable(
+                    f"{target.where} closed the connection before it answered"
+                ) from e
+            except BaseException:
+                conn.finish_exchange()
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
-        sessions = [s for s in [self._tcp, *self._unix.values()] if s is not None]
-        self._tcp = None
-        self._unix.clear()
-        for session in sessions:
-            await session.close()
+        for conn in list(self._all):
+            conn._close()
+        self._all.clear()
+        self._idle.clear()
