@@ -86,7 +86,9 @@ class ServerProxy(Configurable):
     ).tag(config=True)
 
     pool_limit_per_host = Int(
-        64, help="Most concurrent keep-alive connections to one backend."
+        64,
+        help="""Most idle keep-alive connections kept open to one backend for reuse. Requests
+        in flight are not capped by it: each already holds a client connection.""",
     ).tag(config=True)
 
     stop_timeout = Float(
