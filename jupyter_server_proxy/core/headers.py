@@ -84,7 +84,10 @@ def filter_cookie_header(value: str, drop: set[str]) -> str:
         name = part.split("=", 1)[0].strip()
         if not name:
             continue
-        if name in drop or name.startswith("jupyterhub-") or _JUPYTER_LOGIN_COOKIE.match(name):
+        # JupyterHub names its cookies ``__Host-jupyterhub-*`` when it runs with
+        # ``cookie_host_prefix_enabled`` (RFC 6265bis's host-only prefix).
+        hub = name.startswith("jupyterhub-") or name.startswith("__Host-jupyterhub-")
+        if name in drop or hub or _JUPYTER_LOGIN_COOKIE.match(name):
             continue
         kept.append(part.strip())
     return "; ".join(kept)

@@ -79,7 +79,8 @@ def test_cookie_filter_keeps_app_cookies_and_xsrf() -> None:
     """Login cookies of any Jupyter server and jupyterhub-* go; _xsrf and app cookies stay."""
     value = (
         "username-localhost-8888=s1; username-127-0-0-1-9999=s2; jupyterhub-session-id=h; "
-        "jupyterhub-user-alice=u; _xsrf=x; theme=dark; session=app"
+        "jupyterhub-user-alice=u; __Host-jupyterhub-session-id=hh; _xsrf=x; theme=dark; "
+        "session=app"
     )
     assert filter_cookie_header(value, set()) == "_xsrf=x; theme=dark; session=app"
     assert filter_cookie_header("mine=1; theme=dark", {"mine"}) == "theme=dark"
