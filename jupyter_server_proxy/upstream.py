@@ -166,6 +166,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._pool.forget(self)
+        self.resume_writing()  # an upload waiting for the buffer to drain sees the end instead
         if self._parser is not None and not self.message_complete:
             if self._head is not None and not self._head.done() and not self._got_bytes:
                 self._fail(_Retry())
