@@ -31,12 +31,14 @@ from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
+from .bodychannel import BodyChannel
 from .core.errorpage import error_html, error_json, wants_json
 from .core.errors import HostNotAllowed, ProxyError, UpstreamUnavailable
 from .core.headers import (
@@ -133,7 +135,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._ws_phase = _WsPhase.NONE
         self._ws_bridge: RawSocketBridge | None = None
         self._exchange: asyncio.Task[None] | None = None
-        self._body: asyncio.Queue[bytes | None] | None = None
+        self._body: BodyChannel | None = None
         self._inner: asyncio.Task[None] | None = None
         self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
@@ -150,8 +152,12 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def base_url(self) -> str:
         return cast(str, self.settings.get("base_url", "/"))
 
+    @functools.cached_property
+    def _is_upgrade(self) -> bool:
+        return is_websocket_upgrade(self.request.headers.get("Upgrade"))
+
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        upgrade = is_websocket_upgrade(self.request.headers.get_all())
+        upgrade = self._is_upgrade
         if upgrade and _accepts_redirect_flag():
             result = JupyterHandler.prepare(self, _redirect_to_login=False)
         else:
@@ -194,7 +200,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     # ``web.authenticated`` widens the return type; tornado awaits whatever comes back.
     @web.authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        if is_websocket_upgrade(self.request.headers.get_all()):
+        if self._is_upgrade:
             self._ws_phase = _WsPhase.CONNECTING
             await _maybe_await(self.open(*args, **kwargs))
             return
@@ -237,7 +243,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         first chunk by dispatching the method early, and awaiting the bounded queue pauses
         reading from the client while the backend is slower (backpressure)."""
         if self._body is None:
-            self._body = asyncio.Queue(maxsize=_BODY_QUEUE)
+            body = self._body = BodyChannel(_BODY_QUEUE)
             method = getattr(self, (self.request.method or "post").lower())
 
             async def dispatch() -> None:
@@ -247,21 +253,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             # Its outcome is collected by the method call tornado makes once the body is in;
             # if the client vanished first, nobody will, so don't let asyncio complain.
             self._exchange.add_done_callback(_consume_outcome)
-        exchange = self._exchange
-        if exchange is None or exchange.done():
-            return  # the exchange ended early (error or backend answered); drop the rest
-        put = asyncio.ensure_future(self._body.put(chunk))
-        await asyncio.wait({put, exchange}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():
-            put.cancel()
-
-    async def _body_chunks(self) -> AsyncIterator[bytes]:
-        assert self._body is not None
-        while True:
-            chunk = await self._body.get()
-            if chunk is None:
-                return
-            yield chunk
+            # Once the exchange is over (answered early, or failed) the rest is dropped.
+            self._exchange.add_done_callback(lambda _: body.abandon())
+        await self._body.put(chunk)
 
     # -- the proxy entry points ------------------------------------------------------------
 
@@ -319,18 +313,12 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     async def _finish_body(self) -> None:
         assert self._exchange is not None and self._body is not None
-        if not self._exchange.done():
-            put = asyncio.ensure_future(self._body.put(None))
-            await asyncio.wait({put, self._exchange}, return_when=asyncio.FIRST_COMPLETED)
-            if not put.done():
-                put.cancel()
+        self._body.end()
         await self._exchange
 
     def _record_activity(self) -> None:
         """Proxied traffic is user activity for JupyterHub's idle culler (read through
         jupyter_server's ``last_activity()``, which takes every ``*_last_activity`` setting)."""
-        from jupyter_server._tz import utcnow
-
         self.settings["api_last_activity"] = utcnow()
 
     def _should_record_activity(self) -> bool:
@@ -383,7 +371,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         headers = self._upstream_headers(context)
         body: AsyncIterator[bytes] | bytes | None
         if self._body is not None:
-            body = self._body_chunks()
+            body = aiter(self._body)
         elif method in _NO_BODY_METHODS and "Content-Length" not in self.request.headers:
             body = None
         else:
@@ -399,6 +387,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def _rewrite_locations(
         self, headers: list[tuple[str, str]], target: Target, context: str
     ) -> list[tuple[str, str]]:
+        if not any(n.title() in _LOCATION_HEADERS for n, _ in headers):
+            return headers  # the common case: nothing to rewrite
         authorities = backend_authorities(target.host, target.port, self.request.host)
         out = []
         for name, value in headers:
@@ -459,7 +449,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     def _send_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         """One read of the backend's body to the client. Returns what to wait for before
-        reading more while the client's socket is behind (backpressure), or None."""
+        reading more while the client's socket is behind (backpressure), or None. (One flush at
+        a time: tornado resolves only the future of the latest write.)"""
         self.write(chunk)
         flushed = self.flush()
         if flushed.done():

@@ -304,8 +304,10 @@ class _Connection(asyncio.Protocol):
             if self.closed:
                 return
             if chunked:
-                if chunk:
-                    self.transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                if chunk:  # three writes rather than one joined copy of a large chunk
+                    self.transport.write(b"%x\r\n" % len(chunk))
+                    self.transport.write(chunk)
+                    self.transport.write(b"\r\n")
             else:
                 self.transport.write(chunk)
             if self._drained is not None:

@@ -73,8 +73,9 @@ def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
     return [(n, v) for n, v in items if n.lower() not in HOP_BY_HOP and n.lower() not in named]
 
 
-def is_websocket_upgrade(headers: Iterable[tuple[str, str]]) -> bool:
-    return any(n.lower() == "upgrade" and v.strip().lower() == "websocket" for n, v in headers)
+def is_websocket_upgrade(upgrade: str | None) -> bool:
+    """Whether an ``Upgrade`` field value (repeats joined with commas) asks for a websocket."""
+    return "websocket" in (t.strip().lower() for t in (upgrade or "").split(","))
 
 
 def filter_cookie_header(value: str, drop: set[str]) -> str:

@@ -35,7 +35,7 @@ class StandaloneHandler(SuperviseAndProxyHandler):
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         # Not Jupyter's prepare: it would look for Jupyter's identity provider and token.
         self.current_user = await self.authenticate()
-        if not self.current_user and is_websocket_upgrade(self.request.headers.get_all()):
+        if not self.current_user and is_websocket_upgrade(self.request.headers.get("Upgrade")):
             # A websocket without a login gets 403, never a redirect it cannot follow.
             raise web.HTTPError(403)
 
