@@ -52,8 +52,9 @@ class BodyChannel:
                     return
                 self._getter = asyncio.get_running_loop().create_future()
                 await self._getter
-            yield self._items.popleft()
-            _wake(self._putter)
+            item = self._items.popleft()
+            _wake(self._putter)  # room again: the client's next chunk may be read now
+            yield item
 
 
 def _wake(waiter: asyncio.Future[None] | None) -> None:
