@@ -89,6 +89,8 @@ _BODY_CHUNK = 1 << 20
 _NO_LIMIT = 1 << 62
 #: Seconds between activity stamps from one websocket.
 _WS_ACTIVITY_EVERY = 1.0
+#: Bytes of a response body that may wait in the handler while the previous flush is in flight.
+_AHEAD = 1 << 20
 #: Responses of at most this many bytes with a Content-Length are sent in one write.
 _SMALL_BODY = 64 * 1024
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -136,6 +138,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._ws_bridge: RawSocketBridge | None = None
         self._exchange: asyncio.Task[None] | None = None
         self._body: BodyChannel | None = None
+        self._flushing: asyncio.Future[None] | None = None  # the flush of body reads in flight
+        self._held = 0  # bytes of body reads written since, waiting for the next flush
         self._inner: asyncio.Task[None] | None = None
         self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
@@ -456,14 +460,22 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     def _send_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         """One read of the backend's body to the client. Returns what to wait for before
-        reading more while the client's socket is behind (backpressure), or None. (One flush at
-        a time: tornado resolves only the future of the latest write.)"""
+        reading more (backpressure), or None.
+
+        One flush is in flight at a time (tornado resolves only the future of its latest
+        write). While it is, reads are kept in the handler's buffer, up to ``_AHEAD`` bytes,
+        and go out together with the next flush: the backend keeps sending while the client
+        drains, instead of the two taking turns."""
         self.write(chunk)
-        flushed = self.flush()
-        if flushed.done():
-            flushed.result()  # raises StreamClosedError once the client is gone
-            return None
-        return flushed
+        flushing = self._flushing
+        if flushing is not None and not flushing.done():
+            self._held += len(chunk)
+            return flushing if self._held >= _AHEAD else None
+        if flushing is not None:
+            flushing.result()  # raises StreamClosedError once the client is gone
+        self._held = 0
+        self._flushing = flushing = self.flush()
+        return None
 
     def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
         return self.rewrite_response

@@ -68,3 +68,60 @@ def wants_json(accept: str | None) -> bool:
     j = accept.find("application/json")
     h = accept.find("text/html")
     return j >= 0 and (h < 0 or j < h)
+
+
+_STARTING = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Starting {title}…</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }}
+pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap; }}
+.muted {{ color: #666; }}
+</style></head>
+<body data-start="{start_url}" data-xsrf="{xsrf}">
+<h1 id="headline">Starting {title}…</h1>
+<p id="message">This page shows the app as soon as it is ready.</p>
+<pre id="log" hidden></pre>
+<p class="muted">jupyter-server-proxy</p>
+<script>
+// Values come from data attributes, never from text pasted into this script, and everything
+// shown is set with textContent: nothing here is parsed as HTML.
+(function () {{
+  var body = document.body;
+  fetch(body.dataset.start, {{
+    method: "POST",
+    credentials: "same-origin",
+    headers: {{ "X-XSRFToken": body.dataset.xsrf, "Accept": "application/json" }}
+  }}).then(function (response) {{
+    if (response.ok) {{ location.reload(); return; }}
+    return response.json().then(function (error) {{
+      document.title = error.title || "App failed to start";
+      document.getElementById("headline").textContent =
+        (error.status || response.status) + " " + (error.title || "App failed to start");
+      var text = error.message || "";
+      if (error.exit_code !== undefined && error.exit_code !== null) {{
+        text += " (exit code " + error.exit_code + ")";
+      }}
+      document.getElementById("message").textContent = text;
+      if (error.log_tail && error.log_tail.length) {{
+        var log = document.getElementById("log");
+        log.textContent = error.log_tail.join("\\n");
+        log.hidden = false;
+      }}
+    }});
+  }}).catch(function (e) {{
+    document.getElementById("message").textContent = "Could not start the app: " + e;
+  }});
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+def starting_html(title: str, start_url: str, xsrf: str) -> str:
+    """The page a browser gets when it navigates to an app that is not running yet: it starts
+    the app through the lifecycle API, then reloads, or shows why the app failed."""
+    return _STARTING.format(
+        title=escape(title), start_url=escape(start_url, quote=True), xsrf=escape(xsrf, quote=True)
+    )
