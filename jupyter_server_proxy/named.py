@@ -17,10 +17,11 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .core.errorpage import starting_html
 from .core.errors import BadTarget
 from .core.routing import Target
 from .handlers import AddSlashHandler, ProxyHandler
-from .processes import AppManager, ManagedApp
+from .processes import AppManager, AppState, ManagedApp
 from .settings import MANAGER_KEY
 from .specs import ServerSpec
 from .utils import call_with_asked_args, fill_templates
@@ -90,10 +91,41 @@ class SuperviseAndProxyHandler(ProxyHandler):
         _, raw = self._paths(path)
         return url_path_join(self.base_url, self.name).rstrip("/"), raw
 
+    #: Whether a browser navigating to an app that is not running gets the "Starting…" page
+    #: (it needs the lifecycle API, which the standalone proxy does not serve).
+    starting_page = True
+
+    def _shows_starting_page(self) -> bool:
+        """A top-level browser navigation (Fetch Metadata: ``Sec-Fetch-Mode: navigate``,
+        ``Sec-Fetch-Dest: document``) to an app with a command that is not running: the browser
+        gets a page that follows the start instead of a request that hangs until the app is
+        ready. Lab's iframes, scripts, API clients and older browsers wait as before."""
+        headers = self.request.headers
+        return (
+            self.starting_page
+            and self.request.method == "GET"
+            and bool(self.spec.command)
+            and headers.get("Sec-Fetch-Mode") == "navigate"
+            and headers.get("Sec-Fetch-Dest") == "document"
+            and self.app.state is not AppState.RUNNING
+        )
+
+    def _write_starting_page(self) -> None:
+        start_url = url_path_join(self.base_url, "server-proxy/api/servers", self.name)
+        title = self.spec.launcher_entry.title or self.name
+        self.set_status(503)  # not there yet; the page itself starts the app and reloads
+        self.set_header("Retry-After", "1")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(starting_html(title, start_url, self.xsrf_token.decode()))
+
     async def _named_exchange(self, path: str) -> None:
         if self.spec.raw_socket_proxy:
             self.set_header("Allow", "GET")
             raise web.HTTPError(405, f"{self.name} is a raw socket app: connect with a websocket")
+        if self._shows_starting_page():
+            self._write_starting_page()
+            return
         target = await self._ready_target()
         context, raw = self._named_paths(path)
         upstream = context + raw if self.absolute_url else self._map_path(raw or "/")

@@ -28,6 +28,9 @@ ANONYMOUS: dict[str, Any] = {"name": "anonymous", "kind": "user"}
 class StandaloneHandler(SuperviseAndProxyHandler):
     """Proxies ``<prefix>...`` to the one app, starting it on the first request."""
 
+    # The "Starting…" page starts the app through the lifecycle API, which is not served here.
+    starting_page = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.prefix: str = kwargs.pop("prefix")
         super().__init__(*args, **kwargs)

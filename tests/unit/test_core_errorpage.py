@@ -1,0 +1,31 @@
+"""Error and "Starting…" pages: everything that can come from a request, an app or a log is
+escaped, and the starting page's script reads its inputs only from data attributes."""
+
+from __future__ import annotations
+
+from jupyter_server_proxy.core.errorpage import error_html, error_json, starting_html
+from jupyter_server_proxy.core.errors import AppFailed, UpstreamUnavailable
+
+
+def test_error_page_escapes_message_and_log() -> None:
+    error = AppFailed("<app>", "exited", command=["run", "<x>"], log_tail=["<script>"], exit_code=3)
+    page = error_html(error)
+    assert "<script>" not in page.split("</style>")[1]
+    assert (
+        "&lt;app&gt;" in page and "&lt;script&gt;" in page and "Exit code: <code>3</code>" in page
+    )
+    assert error_json(error)["exit_code"] == 3 and error_json(error)["log_tail"] == ["<script>"]
+
+
+def test_proxy_error_page_names_the_cause() -> None:
+    page = error_html(UpstreamUnavailable('could not connect to "h<1>"'))
+    assert "502 Bad gateway" in page and "h&lt;1&gt;" in page
+
+
+def test_starting_page_escapes_and_keeps_inputs_out_of_the_script() -> None:
+    page = starting_html('Slow <App> "1"', '/a"b/server-proxy/api/servers/x', 'tok"<')
+    assert "Starting Slow &lt;App&gt; &quot;1&quot;…" in page
+    assert 'data-start="/a&quot;b/server-proxy/api/servers/x"' in page
+    assert 'data-xsrf="tok&quot;&lt;"' in page
+    script = page.split("<script>")[1].split("</script>")[0]
+    assert "/a" not in script and "tok" not in script
