@@ -14,6 +14,9 @@ What the relay must still know, and ``FrameScanner`` tracks from frame headers a
   of that frame is forwarded);
 - whether a close frame went by, after which nothing more may be sent that way (§5.5.1).
 
+Payloads are the endpoints' business: whether a text message is valid UTF-8 is checked by the
+browser and the app, as with any intermediary that does not terminate the websocket.
+
 Rule: ``feed`` returns exactly the bytes that are safe to forward. A header split across reads is
 held back until it is complete, so every forwarded byte belongs to a frame whose header was checked.
 """
