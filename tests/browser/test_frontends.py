@@ -180,7 +180,7 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
         # nbclassic's menu opens the app's URL itself: a stopped app shows "Starting…" there
         # first, and the app once it is up.
         popup.wait_for_function(
-            "document.body && document.body.innerText.includes('\"path\": \"/\"')",
+            'document.body && document.body.innerText.includes(\'"path": "/"\')',
             timeout=60_000,
         )
     finally:
