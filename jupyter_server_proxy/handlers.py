@@ -464,18 +464,30 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
         One flush is in flight at a time (tornado resolves only the future of its latest
         write). While it is, reads are kept in the handler's buffer, up to ``_AHEAD`` bytes,
-        and go out together with the next flush: the backend keeps sending while the client
-        drains, instead of the two taking turns."""
+        and go out as soon as it completes: the backend keeps sending while the client drains,
+        instead of the two taking turns, and a held event of a stream is never left waiting
+        for the next one."""
         self.write(chunk)
         flushing = self._flushing
         if flushing is not None and not flushing.done():
             self._held += len(chunk)
             return flushing if self._held >= _AHEAD else None
-        if flushing is not None:
-            flushing.result()  # raises StreamClosedError once the client is gone
-        self._held = 0
-        self._flushing = flushing = self.flush()
+        self._flush_held()
         return None
+
+    def _flush_held(self) -> None:
+        if self._flushing is not None:
+            self._flushing.result()  # raises StreamClosedError once the client is gone
+        self._held = 0
+        self._flushing = self.flush()
+        self._flushing.add_done_callback(self._flushed)
+
+    def _flushed(self, future: asyncio.Future[None]) -> None:
+        if future is self._flushing and self._held and not self._finished:
+            try:
+                self._flush_held()
+            except StreamClosedError:
+                pass  # the client left: the next read, or the end of the body, sees it
 
     def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
         return self.rewrite_response

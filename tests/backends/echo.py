@@ -8,7 +8,8 @@ Routes (everything else echoes):
   /redirect?to=<loc>   302 with that Location
   /cookies             two Set-Cookie headers
   /sse/<n>             text/event-stream: n events, each flushed on its own; waits for
-                       /sse-go before the last one, so a test can see the first arrive early
+                       /sse-go before the last one, so a test can see the first arrive early;
+                       ?big=<n> pads the first event with n bytes
   /die/<n>             announces 10 MiB, sends n bytes, then kills the connection
   /slow-head           never answers (until the client leaves)
   /gzip                a body with Content-Encoding: gzip, as stored
@@ -95,10 +96,12 @@ async def sse(request: web.Request) -> web.StreamResponse:
     n = int(request.match_info["n"])
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
+    big = int(request.query.get("big", "0"))  # the first event carries this many more bytes
     for i in range(n):
         if i == n - 1:
             await _sse_go.wait()
-        await resp.write(f"data: event {i}\n\n".encode())
+        padding = "x" * big if i == 0 else ""
+        await resp.write(f"data: event {i}{padding}\n\n".encode())
     _sse_go.clear()
     return resp
 

@@ -280,6 +280,30 @@ def test_sse_events_flow_as_produced(server: JupyterServer, backend: Backend) ->
     run(go())
 
 
+def test_event_behind_a_large_one_is_not_held_back(server: JupyterServer, backend: Backend) -> None:
+    """An event that arrives while a large one is still going out to a slow client is sent as
+    soon as the client catches up, not when the backend produces something more."""
+    big = 8 << 20
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                server.url(f"proxy/{backend.port}/sse/3?big={big}"), headers=server.auth
+            ) as resp:
+                await asyncio.sleep(0.5)  # not reading yet: the proxy's write is still pending
+                size = len(b"data: event 0\n\n") + big
+                first = await asyncio.wait_for(resp.content.readexactly(size), 30)
+                assert first.startswith(b"data: event 0x")
+                # The backend now waits for /sse-go: event 1 must come through on its own.
+                second = await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 30)
+                assert second == b"data: event 1\n\n"
+                async with session.get(f"http://127.0.0.1:{backend.port}/sse-go") as go_resp:
+                    assert go_resp.status == 200
+                assert await resp.content.readuntil(b"\n\n") == b"data: event 2\n\n"
+
+    run(go())
+
+
 def test_backend_dying_mid_body_aborts_the_client(server: JupyterServer, backend: Backend) -> None:
     """If the backend breaks off mid-body, the client sees a broken response, not a short one."""
 
