@@ -21,7 +21,8 @@ Rules:
 - A connection is reused only after a complete exchange that both sides keep alive; anything
   else (an error, a cancelled exchange, an answer to HEAD) closes it.
 - Every wait is bounded: connecting by ``connect_timeout``, and the backend's silence while we
-  wait for or read its answer by ``read_timeout`` (not while *we* paused reading).
+  wait for or read its answer by ``read_timeout`` (not while *we* paused reading, nor while the
+  request body is still being sent).
 - I/O errors become our error types here and nowhere else (``UpstreamUnavailable`` 502,
   ``UpstreamTimeout`` 504; ``BodyBroken`` once the head has been passed on).
 """
@@ -353,8 +354,11 @@ class _Connection(asyncio.BufferedProtocol):
         if self.closed or self.message_complete:
             return
         quiet = self._loop.time() - self._heard_at
-        if self._paused or quiet < limit:
-            delay = limit if self._paused else limit - quiet
+        # Not silence: we paused reading, or the request body is still going out (a backend
+        # owes no answer before it has the whole upload).
+        busy = self._paused or (self._sending is not None and not self._sending.done())
+        if busy or quiet < limit:
+            delay = limit if busy else limit - quiet
             self._silence = self._loop.call_later(delay, self._check_silence, limit)
             return
         self._fail(asyncio.TimeoutError())

@@ -242,6 +242,32 @@ def test_backend_silent_mid_body_breaks_the_body_but_a_paused_read_is_not_silenc
     run(go())
 
 
+def test_an_upload_longer_than_read_timeout_is_not_silence() -> None:
+    """The backend answers only once it has the whole body; sending it takes longer than
+    read_timeout, which counts the backend's silence only after that."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        await reader.readuntil(b"0\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ngot it")
+        await writer.drain()
+
+    async def slow_body() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            await asyncio.sleep(0.1)
+            yield b"part"
+
+    async def go() -> None:
+        server, target, _ = await serve(handler)
+        upstream = Upstream(UpstreamSettings(read_timeout=0.3))
+        status, _, body = await collect(upstream, target, method="POST", body=slow_body())
+        assert (status, body) == (200, b"got it")
+        await upstream.close()
+        server.close()
+
+    run(go())
+
+
 def test_request_bodies_keep_their_length_or_are_chunked() -> None:
     seen: list[bytes] = []
 
