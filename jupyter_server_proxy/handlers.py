@@ -641,6 +641,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         )
         try:
             client = await self._accept_websocket(backend.answer)
+        except StreamClosedError:
+            backend.abort()  # the client left during its own handshake: nothing to relay
+            return
         except BaseException:
             backend.abort()
             raise
