@@ -57,12 +57,7 @@ class Side(Protocol):
         """Close after everything written so far is sent."""
 
 
-#: Where every side's reads land; a read is copied out (as the bytes that are relayed) before
-#: the event loop makes the next one, so one buffer serves every websocket.
-_READS = memoryview(bytearray(256 * 1024))
-
-
-class SocketSide(asyncio.BufferedProtocol):
+class SocketSide(asyncio.Protocol):
     """A side on an asyncio transport (the backend, and a client on a plain socket)."""
 
     def __init__(self, scanner: FrameScanner, *, masked: bool, early: bytes = b"") -> None:
@@ -77,12 +72,6 @@ class SocketSide(asyncio.BufferedProtocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=1 << 20)
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return _READS
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(_READS[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.pipe is not None:
