@@ -96,13 +96,6 @@ class ServerProxy(Configurable):
         help="""Seconds an app has to exit after SIGTERM before its process group gets SIGKILL.""",
     ).tag(config=True)
 
-    zero_copy_min_size = Int(
-        8 << 20,
-        help="""Response bodies of at least this many bytes (with a Content-Length, no rewrite
-        hook, a client not on TLS, Linux) are moved from the backend's socket to the client's
-        by the kernel (splice), and the client's connection closes after them. 0 disables.""",
-    ).tag(config=True)
-
     rewrite_buffer_limit = Int(
         64 << 20,
         help="""Largest response body (bytes) held in memory for a rewrite_response hook; a

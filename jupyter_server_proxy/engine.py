@@ -26,8 +26,6 @@ class EngineSettings(UpstreamSettings):
     websocket_ping_timeout: float = 0.0
     #: The largest response body held in memory for a ``rewrite_response`` hook (bytes).
     rewrite_buffer_limit: int = 64 << 20
-    #: Response bodies at least this large go from socket to socket by splice(2); 0: never.
-    zero_copy_min_size: int = 8 << 20
 
 
 class Engine:

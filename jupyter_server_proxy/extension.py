@@ -27,7 +27,6 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
         websocket_ping_interval=config.websocket_ping_interval,
         websocket_ping_timeout=config.websocket_ping_timeout,
         rewrite_buffer_limit=config.rewrite_buffer_limit,
-        zero_copy_min_size=config.zero_copy_min_size,
     )
 
 

@@ -25,7 +25,6 @@ import enum
 import functools
 import inspect
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from http.client import responses
@@ -36,10 +35,9 @@ from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from . import splicing
 from .bodychannel import BodyChannel
 from .core.errorpage import error_html, error_json, wants_json
 from .core.errors import HostNotAllowed, ProxyError, UpstreamUnavailable
@@ -70,7 +68,7 @@ from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
 from .upstream import BodyBroken, Response
 from .utils import call_with_asked_args
-from .websocket import is_plain, take_client, take_socket
+from .websocket import take_client
 from .wspipe import Side
 
 if TYPE_CHECKING:
@@ -432,9 +430,6 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             await self._finish_quietly()
             return
         length = response.content_length
-        if length is not None and self._can_splice(length):
-            await self._relay_spliced(response, length, target)
-            return
         try:
             if length is not None and length <= _SMALL_BODY:
                 # Small and announced: one write with the head. Nothing is sent yet, so a
@@ -454,44 +449,6 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             self._abort_client()
             return
         await self._finish_quietly()
-
-    def _can_splice(self, length: int) -> bool:
-        threshold = self.engine.settings.zero_copy_min_size
-        if not threshold or length < threshold or not splicing.available():
-            return False
-        stream = getattr(self.request.connection, "stream", None)
-        return isinstance(stream, IOStream) and is_plain(stream)
-
-    async def _relay_spliced(self, response: Response, length: int, target: Target) -> None:
-        """A large body moved by the kernel (``splicing.py``). The client's connection ends
-        with it: the head says ``Connection: close`` and tornado lets go of the connection."""
-        backend_fd, early = response.take_socket()
-        try:
-            self.set_header("Connection", "close")
-            self.write(early)
-            await self.flush()
-            client, _ = await take_socket(self.detach())
-        except StreamClosedError:
-            os.close(backend_fd)
-            self._client_gone = True
-            return
-        try:
-            await splicing.splice_body(
-                backend_fd,
-                client.fileno(),
-                length - len(early),
-                read_timeout=self.engine.settings.read_timeout,
-                where=target.where,
-            )
-        except BodyBroken as e:
-            # The client sees the connection end short of the Content-Length it was given.
-            self.log.warning("%s, proxying %s", e, self.request.path)
-        except ConnectionError:
-            self._client_gone = True
-        finally:
-            os.close(backend_fd)
-            client.close()
-            self.application.log_request(self)
 
     async def _read_whole(self, response: Response, limit: int, too_big: str) -> bytes:
         """The whole body, for a response not yet started: a backend that breaks off gets the

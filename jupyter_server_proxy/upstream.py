@@ -30,7 +30,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -101,12 +100,6 @@ class Response:
 
         await self._conn.deliver(keep)
         return b"".join(parts)
-
-    def take_socket(self) -> tuple[int, bytes]:
-        """For moving the rest of the body by other means (``splicing.py``): stop reading, and
-        return a duplicate descriptor of the backend socket (the caller closes it) with the body
-        bytes read so far. The connection is not reused after this exchange."""
-        return self._conn.take_socket()
 
     def release(self) -> None:
         """Done with this exchange: the connection goes back to the pool if it can be reused."""
@@ -356,13 +349,6 @@ class _Connection(asyncio.BufferedProtocol):
             return
         self._resume()
         await self._done
-
-    def take_socket(self) -> tuple[int, bytes]:
-        assert self.transport is not None
-        self._pause()
-        self._no_reuse = True
-        early, self._body, self._body_size = b"".join(self._body), [], 0
-        return os.dup(self.transport.get_extra_info("socket").fileno()), early
 
     def _check_silence(self, limit: float) -> None:
         if self.closed or self.message_complete:

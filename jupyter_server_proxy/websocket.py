@@ -1,5 +1,4 @@
-"""Taking a client's connection from tornado: for the websocket relay after its 101, and for a
-large body moved by the kernel (``splicing.py``).
+"""The tornado end of the websocket relay: taking a client's connection over after its 101.
 
 A client on a plain socket (TCP or unix) is taken from tornado's HTTP server and driven by asyncio
 directly (``wspipe.SocketSide``): the relay's fast path, with no tornado code per frame. A client
@@ -9,7 +8,6 @@ on TLS stays on its ``SSLIOStream``, where its TLS state lives, driven by ``Stre
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
@@ -19,29 +17,16 @@ from .wspipe import Side, WebSocketPipe, socket_side
 _READ_SIZE = 256 * 1024
 
 
-def is_plain(stream: IOStream) -> bool:
-    """A stream whose socket can change hands (TLS state cannot leave its ``SSLIOStream``)."""
-    return not isinstance(stream, SSLIOStream)
-
-
-async def take_socket(stream: IOStream) -> tuple[socket.socket, bytes]:
-    """The socket of a plain stream tornado handed over on ``detach()``, once everything written
-    to the stream is on the wire, with what tornado had read from it but not yet used."""
-    await stream.write(b"")  # resolves once everything queued before it is sent
-    early = bytes(stream._read_buffer)
-    sock = stream.socket.dup()
-    stream.close()  # only tornado's descriptor: the connection lives on in ``sock``
-    return sock, early
-
-
 async def take_client(stream: IOStream, max_message_size: int) -> Side:
     """The client's side of the relay, from the stream tornado hands over on ``detach()``."""
-    if not is_plain(stream):
-        await stream.write(b"")  # the 101 is on the wire before the relay starts
+    await stream.write(b"")  # resolves once the 101 queued before it is on the wire
+    if isinstance(stream, SSLIOStream):
         scanner = FrameScanner(from_client=True, max_message_size=max_message_size)
         return StreamSide(stream, scanner)
     # What the client sent right after its handshake may already sit in tornado's buffer.
-    sock, early = await take_socket(stream)
+    early = bytes(stream._read_buffer)
+    sock = stream.socket.dup()
+    stream.close()  # only tornado's descriptor: the connection lives on in ``sock``
     return await socket_side(sock, early, max_message_size)
 
 

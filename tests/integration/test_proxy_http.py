@@ -346,25 +346,6 @@ def test_large_download_streams_with_bounded_memory(
     assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
 
 
-def test_large_bodies_end_the_connection_small_ones_keep_it(
-    server: JupyterServer, backend: Backend
-) -> None:
-    """A body of 8 MiB or more is moved by the kernel and the client's connection closes after
-    it (the head says so); a smaller one keeps the connection for the next request. Both arrive
-    whole."""
-
-    async def go() -> None:
-        async with aiohttp.ClientSession() as session:
-            for size, closes in ((8 << 20, True), ((8 << 20) - 1, False), (1 << 20, False)):
-                url = server.url(f"proxy/{backend.port}/bytes/{size}")
-                async with session.get(url, headers=server.auth) as resp:
-                    body = await resp.read()
-                    assert len(body) == size and body == b"x" * size
-                    assert (resp.headers.get("Connection", "").lower() == "close") is closes
-
-    run(go())
-
-
 def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend: Backend) -> None:
     """A 640 MiB chunked upload (more than Jupyter's 512 MiB max_body_size, which applies to
     buffering handlers) streams to the backend intact while the server's RSS stays bounded."""
