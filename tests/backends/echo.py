@@ -12,6 +12,7 @@ Routes (everything else echoes):
                        ?big=<n> pads the first event with n bytes
   /die/<n>             announces 10 MiB, sends n bytes, then kills the connection
   /slow-head           never answers (until the client leaves)
+  /stall/<n>           announces 16 MiB, sends n bytes, then goes silent
   /gzip                a body with Content-Encoding: gzip, as stored
   /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
                        answers with the subprotocol it was offered first; sets a cookie;
@@ -123,6 +124,17 @@ async def die(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def stall(request: web.Request) -> web.StreamResponse:
+    """Announces 16 MiB, sends n bytes, then says nothing more (until the client leaves)."""
+    n = int(request.match_info["n"])
+    resp = web.StreamResponse()
+    resp.content_length = 16 << 20
+    await resp.prepare(request)
+    await resp.write(b"s" * n)
+    await asyncio.Event().wait()
+    return resp
+
+
 async def slow_head(request: web.Request) -> web.Response:
     try:
         await asyncio.Event().wait()
@@ -190,6 +202,7 @@ def make_app() -> web.Application:
     app.router.add_get("/sse-go", sse_go)
     app.router.add_get("/die/{n}", die)
     app.router.add_get("/slow-head", slow_head)
+    app.router.add_get("/stall/{n}", stall)
     app.router.add_get("/events", events)
     app.router.add_get("/gzip", gz)
     app.router.add_get("/ws", ws)

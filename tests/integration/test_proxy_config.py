@@ -55,6 +55,29 @@ def test_silent_backend_is_504(server: JupyterServer, backend: Backend) -> None:
     assert str(backend.port).encode() in body
 
 
+def test_backend_silent_mid_body_ends_the_client_connection(
+    make_server: Any, backend: Backend
+) -> None:
+    """A backend that goes silent mid-body past read_timeout: the client's connection ends
+    short of the Content-Length instead of hanging. (A server of its own: the module's has a
+    rewrite hook, which would buffer the body.)"""
+    server: JupyterServer = make_server("c.ServerProxy.read_timeout = 1.0\n")
+
+    async def go() -> int:
+        got = 0
+        async with aiohttp.ClientSession() as s:
+            async with s.get(
+                server.url(f"proxy/{backend.port}/stall/{1 << 20}"), headers=server.auth
+            ) as r:
+                assert r.headers["Content-Length"] == str(16 << 20)
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    async for chunk in r.content.iter_chunked(1 << 16):
+                        got += len(chunk)
+        return got
+
+    assert run(asyncio.wait_for(go(), 60)) == 1 << 20
+
+
 def test_rewrite_hook_sees_and_changes_the_response(
     server: JupyterServer, backend: Backend
 ) -> None:
