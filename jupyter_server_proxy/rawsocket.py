@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .core.errors import UpstreamUnavailable
 from .core.routing import Target
+from .upstream import connect
 
 if TYPE_CHECKING:
     from .handlers import ProxyHandler
@@ -71,13 +71,12 @@ class RawSocketBridge:
 async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
     """Connect the stream first; only then accept the client's websocket."""
     handler._check_ws_origin()
-    try:
-        if target.unix_socket:
-            reader, writer = await asyncio.open_unix_connection(target.unix_socket)
-        else:
-            reader, writer = await asyncio.open_connection(target.host, target.port)
-    except OSError as e:
-        raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport = await connect(target, protocol, handler.engine.settings.connect_timeout)
+    assert isinstance(transport, asyncio.WriteTransport)
+    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     await handler._accept_bridged(
         RawSocketBridge(reader, writer, on_activity=handler._on_ws_activity)
     )

@@ -423,6 +423,28 @@ class _Connection(asyncio.BufferedProtocol):
 _NO_BODY_ANSWER = frozenset({"HEAD"})
 
 
+async def connect(
+    target: Target, protocol: asyncio.BaseProtocol, timeout: float
+) -> asyncio.BaseTransport:
+    """Connect ``protocol`` to the backend over TCP or its unix socket, within ``timeout``
+    seconds (0: no limit); failures become our errors, naming the backend."""
+    loop = asyncio.get_running_loop()
+    try:
+        if target.unix_socket:
+            connecting = loop.create_unix_connection(lambda: protocol, target.unix_socket)
+        else:
+            assert target.port is not None  # a Target has a port or a unix socket
+            connecting = loop.create_connection(lambda: protocol, target.host, target.port)
+        transport, _ = await asyncio.wait_for(connecting, timeout or None)
+    except asyncio.TimeoutError as e:
+        raise UpstreamTimeout(
+            f"could not connect to {target.where} within the configured timeout"
+        ) from e
+    except OSError as e:
+        raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
+    return transport
+
+
 class Upstream:
     """Owns the connection pools. Create one per server; ``close()`` on shutdown."""
 
@@ -438,23 +460,8 @@ class Upstream:
         return f"unix:{target.unix_socket}" if target.unix_socket else target.authority
 
     async def _connect(self, target: Target, key: str) -> _Connection:
-        loop = asyncio.get_running_loop()
         conn = _Connection(self, key, target)
-        try:
-            if target.unix_socket:
-                connecting = loop.create_unix_connection(lambda: conn, target.unix_socket)
-            else:
-                assert target.port is not None  # a Target has a port or a unix socket
-                connecting = loop.create_connection(lambda: conn, target.host, target.port)
-            await asyncio.wait_for(connecting, self.settings.connect_timeout or None)
-        except asyncio.TimeoutError as e:
-            raise UpstreamTimeout(
-                f"could not connect to {target.where} within the configured timeout"
-            ) from e
-        except OSError as e:
-            raise UpstreamUnavailable(
-                f"could not connect to {target.where}: {e.strerror or e}"
-            ) from e
+        await connect(target, conn, self.settings.connect_timeout)
         self._all.add(conn)
         return conn
 

@@ -38,6 +38,7 @@ from .core.wsframes import (
     new_key,
 )
 from .core.wshandshake import MAX_HEAD, BackendAnswer, backend_request, parse_backend_answer
+from .upstream import connect
 
 
 class Side(Protocol):
@@ -183,22 +184,11 @@ async def connect_backend(
     settings: PipeSettings,
 ) -> BackendConnection:
     """Open the backend's websocket (TCP or unix socket) and check its 101."""
-    loop = asyncio.get_running_loop()
     where = target.where
     side = BackendSide(
         FrameScanner(from_client=False, max_message_size=settings.max_message_size), where
     )
-    try:
-        if target.unix_socket:
-            connecting = loop.create_unix_connection(lambda: side, target.unix_socket)
-        else:
-            assert target.port is not None  # a Target has a port or a unix socket
-            connecting = loop.create_connection(lambda: side, target.host, target.port)
-        await asyncio.wait_for(connecting, settings.connect_timeout or None)
-    except asyncio.TimeoutError as e:
-        raise UpstreamTimeout(f"could not connect to {where} within the configured timeout") from e
-    except OSError as e:
-        raise UpstreamUnavailable(f"could not connect to {where}: {e.strerror or e}") from e
+    await connect(target, side, settings.connect_timeout)
     key = new_key()
     try:
         assert side.transport is not None
