@@ -20,6 +20,7 @@ from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connec
 
 @dataclass(frozen=True)
 class EngineSettings(UpstreamSettings):
+    websocket_max_message_size: int = 1 << 30
     #: Seconds between keep-alive pings to an idle websocket client; 0 disables them.
     websocket_ping_interval: float = 30.0
     #: Seconds a pinged client may stay silent; 0: max(3 ping intervals, 30 s).

@@ -54,7 +54,6 @@ class UpstreamSettings:
     #: Seconds the backend may stay silent while we wait for or read its response; 0 is forever.
     read_timeout: float = 300.0
     limit_per_host: int = 64
-    websocket_max_message_size: int = 1 << 30
 
 
 class BodyBroken(Exception):
@@ -76,10 +75,6 @@ class Response:
         length = next((v for n, v in headers if n.lower() == "content-length"), None)
         self.content_length = int(length) if length is not None and length.isdigit() else None
         self.url = ""  # set by ``Upstream.request``
-
-    @property
-    def complete(self) -> bool:
-        return self._conn.message_complete
 
     async def stream_to(self, sink: Sink) -> None:
         """Pass the body to ``sink`` read by read until it ends. Raises ``BodyBroken`` if the
@@ -125,7 +120,6 @@ class _Connection(asyncio.BufferedProtocol):
         self._head: asyncio.Future[Response] | None = None
         self._headers: Headers = []
         self._reason = ""
-        self._response: Response | None = None
         self._body: list[bytes] = []  # read before a sink was attached
         self._body_size = 0
         self._sink: Sink | None = None
@@ -171,7 +165,8 @@ class _Connection(asyncio.BufferedProtocol):
             self._fail(UpstreamUnavailable(f"{self.target.where} switched protocols unasked"))
 
     def eof_received(self) -> bool:
-        if self._parser is not None and self._until_eof and self._response is not None:
+        # ``_until_eof`` is only ever set once the head is complete.
+        if self._parser is not None and self._until_eof:
             self._on_message_complete()  # a body delimited by the connection's end (RFC 9112 §6.3)
         return False
 
@@ -209,7 +204,7 @@ class _Connection(asyncio.BufferedProtocol):
             return
         headers, self._headers = self._headers, []
         self._keep_alive = self._parser.should_keep_alive()
-        response = self._response = Response(self, status, self._reason, headers)
+        response = Response(self, status, self._reason, headers)
         framed = response.content_length is not None or any(
             n.lower() == "transfer-encoding" for n, _ in headers
         )
@@ -404,7 +399,6 @@ class _Connection(asyncio.BufferedProtocol):
         self._stop_timer()
         self._parser = None
         self._head = self._done = None
-        self._response = None
         self._sink = self._busy = None
         self._sending = None
         self._body = []

@@ -125,6 +125,10 @@ class SocketSide(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
 
 class BackendSide(SocketSide):
     """The backend's connection, which starts with our upgrade request and its 101."""
@@ -163,8 +167,7 @@ class BackendConnection:
     answer: BackendAnswer
 
     def abort(self) -> None:
-        if self.side.transport is not None:
-            self.side.transport.abort()
+        self.side.abort()
 
 
 @dataclass(frozen=True)
@@ -196,10 +199,10 @@ async def connect_backend(
         head = await asyncio.wait_for(side.answer, settings.read_timeout or None)
         answer = parse_backend_answer(head, key, protocols, where)
     except asyncio.TimeoutError as e:
-        BackendConnection(side, BackendAnswer(None, [])).abort()
+        side.abort()
         raise UpstreamTimeout(f"{where} did not answer within the configured timeout") from e
     except BaseException:
-        BackendConnection(side, BackendAnswer(None, [])).abort()
+        side.abort()
         raise
     return BackendConnection(side, answer)
 

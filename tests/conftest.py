@@ -33,8 +33,8 @@ def _socket_dirs() -> set[str]:
     return {d for d in os.listdir(root) if d.startswith("jupyter-server-proxy-")}
 
 
-def _test_app_processes() -> list[str]:
-    """Command lines of live processes running one of our test apps or backends."""
+def live_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of every live (not zombie) process on the machine."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -42,13 +42,20 @@ def _test_app_processes() -> list[str]:
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{entry}/stat") as f:
-                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
         except OSError:
             continue
-        if not zombie and ("tests/backends/" in cmd or "hello_demo_proxy.app" in cmd):
-            found.append(f"{entry}: {cmd}")
+        if alive(int(entry)):
+            found.append((int(entry), cmd))
     return found
+
+
+def _test_app_processes() -> list[str]:
+    """Command lines of live processes running one of our test apps or backends."""
+    return [
+        f"{pid}: {cmd}"
+        for pid, cmd in live_processes()
+        if "tests/backends/" in cmd or "hello_demo_proxy.app" in cmd
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)

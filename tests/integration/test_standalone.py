@@ -27,7 +27,15 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, _connects, alive, free_port, stop_process, wait_until
+from tests.conftest import (
+    HERE,
+    _connects,
+    alive,
+    free_port,
+    live_processes,
+    stop_process,
+    wait_until,
+)
 
 SCRIPT = Path(sys.executable).parent / "jupyter-standaloneproxy"
 ECHO = [sys.executable, str(HERE / "backends" / "echo.py"), "--port", "{port}"]
@@ -198,18 +206,7 @@ def test_absolute_url_over_a_private_unix_socket(standalone: Callable[..., Stand
 
 
 def _pids_running(fragment: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fragment in cmd and alive(int(entry)):
-            pids.append(int(entry))
-    return pids
+    return [pid for pid, cmd in live_processes() if fragment in cmd]
 
 
 def test_sigterm_stops_the_app_and_exits_zero(standalone: Callable[..., Standalone]) -> None:

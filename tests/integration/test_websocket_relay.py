@@ -330,3 +330,42 @@ def test_server_shutdown_closes_websockets_with_1001(make_server: Any, backend: 
                 assert "shutting down" in msg.extra
 
     run(go())
+
+
+def test_bad_client_handshakes_are_refused_with_the_reason(
+    server: JupyterServer, backend: Backend
+) -> None:
+    """A wrong websocket version gets 426 with the version we speak; a missing key gets 400.
+    Neither reaches the backend."""
+
+    async def attempt(version: str, key: str | None) -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        lines = [
+            f"GET {server.base_url}proxy/{backend.port}/ws?id=bad{version} HTTP/1.1",
+            f"Host: 127.0.0.1:{server.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Version: {version}",
+            f"Authorization: token {server.token}",
+        ]
+        if key is not None:
+            lines.append(f"Sec-WebSocket-Key: {key}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        body = await asyncio.wait_for(reader.read(1000), 30)
+        await hang_up(writer)
+        return head, body
+
+    async def go() -> None:
+        key = base64.b64encode(os.urandom(16)).decode()
+        head, body = await attempt("12", key)
+        assert head.startswith(b"HTTP/1.1 426") and b"sec-websocket-version: 13" in head.lower()
+        assert b"version 13" in body
+        head, body = await attempt("13", None)
+        assert head.startswith(b"HTTP/1.1 400") and b"Sec-WebSocket-Key" in body
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
+                recorded = await r.json()
+        assert not any(k.startswith("ws_close_code:bad") for k in recorded)
+
+    run(go())
