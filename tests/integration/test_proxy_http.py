@@ -372,6 +372,42 @@ def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend
     assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
 
 
+def test_expect_100_continue(server: JupyterServer, backend: Backend) -> None:
+    """A client that waits for 100 Continue before it sends its body (curl does so for large
+    uploads, RFC 9110 §10.1.1) gets it, and the body then reaches the backend whole; an
+    unauthenticated one gets its final answer instead and never sends the body."""
+    body = bytes(range(256)) * 4096  # 1 MiB
+    path = f"{server.base_url}proxy/{backend.port}/sink"
+
+    async def post(auth: bool) -> tuple[bytes, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            token = f"Authorization: token {server.token}\r\n" if auth else ""
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{token}"
+                f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+            )
+            first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            if not first.startswith(b"HTTP/1.1 100"):
+                return first, b""
+            writer.write(body)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            return head, await asyncio.wait_for(reader.readexactly(length), 30)
+        finally:
+            writer.close()
+
+    head, data = run(post(auth=True))
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(data) == {"received": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    head, data = run(post(auth=False))
+    assert head.startswith(b"HTTP/1.1 403"), head
+
+
 def test_client_leaving_mid_download_frees_the_backend(
     server: JupyterServer, backend: Backend
 ) -> None:
