@@ -62,6 +62,8 @@ def servers_info(
             "path_info": entry.path_info or spec.name + "/",
             "category": entry.category,
         }
+        if entry.rank is not None:  # unset means last; JSON has no Infinity to say so
+            launcher["rank"] = entry.rank
         if entry.icon_path:
             launcher["icon_url"] = url_path_join(base_url, "server-proxy", "icon", spec.name)
         processes.append(

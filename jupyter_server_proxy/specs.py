@@ -6,6 +6,7 @@ routes, the API, the launcher) reads these fields and never the raw dict a user 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ class LauncherEntry:
     icon_path: str = ""
     path_info: str = ""
     category: str = "Notebook"
+    #: Order among the cards of its launcher section (lower first); None: after the others.
+    rank: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ KNOWN_KEYS = frozenset(
         "log_lines",
     }
 )
-_LAUNCHER_KEYS = frozenset({"enabled", "title", "icon_path", "path_info", "category"})
+_LAUNCHER_KEYS = frozenset({"enabled", "title", "icon_path", "path_info", "category", "rank"})
 _NAME = re.compile(r"^[^/\s?#%\\]+$")
 
 
@@ -159,12 +162,20 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
         raise SpecError(name, "launcher_entry.enabled", enabled, "True or False")
+    rank = entry.get("rank")
+    if rank == float("inf"):  # the peer's documented default: after the others
+        rank = None
+    if rank is not None and (
+        isinstance(rank, bool) or not isinstance(rank, (int, float)) or not math.isfinite(rank)
+    ):
+        raise SpecError(name, "launcher_entry.rank", rank, "a number (lower comes first)")
     launcher = LauncherEntry(
         enabled=enabled,
         title=entry.get("title") or name,
         icon_path=entry.get("icon_path", ""),
         path_info=entry.get("path_info") or name + "/",
         category=entry.get("category") or "Notebook",
+        rank=None if rank is None else float(rank),
     )
 
     overrides = raw.get("request_headers_override", {})

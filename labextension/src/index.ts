@@ -612,13 +612,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
           known.set(args.id, args);
           // The Notebook and Console sections draw `kernelIconUrl` (or a letter), not the
           // command's icon, so those cards get the icon as a URL too.
-          const iconUrl = items.find(p => p.name === args.id)?.launcherEntry.iconUrl;
+          const entry = items.find(p => p.name === args.id)?.launcherEntry;
+          const iconUrl = entry?.iconUrl;
           launcher?.add({
             command: CommandIDs.open,
             args: { ...args },
             category: args.category,
-            // After the built-in items, so each section keeps its own header icon.
-            rank: 100,
+            // The app's own rank; unranked apps go after the built-in items, so each section
+            // keeps its own header icon.
+            rank: entry?.rank ?? 100,
             kernelIconUrl: iconUrl ?? DEFAULT_ICON_URL
           });
           palette?.addItem({

@@ -19,7 +19,8 @@ const INFO = {
         title: 'RStudio',
         path_info: 'rstudio/',
         category: 'Notebook',
-        icon_url: '/user/a/server-proxy/icon/rstudio'
+        icon_url: '/user/a/server-proxy/icon/rstudio',
+        rank: 3
       },
       new_browser_tab: true
     },
@@ -43,7 +44,8 @@ describe('parseServersInfo', () => {
         title: 'RStudio',
         pathInfo: 'rstudio/',
         category: 'Notebook',
-        iconUrl: '/user/a/server-proxy/icon/rstudio'
+        iconUrl: '/user/a/server-proxy/icon/rstudio',
+        rank: 3
       },
       newBrowserTab: true
     });
@@ -52,8 +54,17 @@ describe('parseServersInfo', () => {
       title: 'minimal',
       pathInfo: 'minimal/',
       category: 'Notebook',
-      iconUrl: null
+      iconUrl: null,
+      rank: null
     });
+  });
+
+  it('reports an app whose rank is not a number and keeps the others', () => {
+    const { items, problems } = parseServersInfo({
+      server_processes: [{ name: 'a', launcher_entry: { rank: 'first' } }, { name: 'b' }]
+    });
+    expect(items.map(p => p.name)).toEqual(['b']);
+    expect(problems).toEqual(['server_processes[0].launcher_entry.rank should be a number, got "first"']);
   });
 
   it('rejects a document that is not servers-info', () => {

@@ -10,6 +10,8 @@ export interface ILauncherEntry {
   pathInfo: string;
   category: string;
   iconUrl: string | null;
+  /** Order among the cards of its launcher section, lower first; null: after the others. */
+  rank: number | null;
 }
 
 export interface IServerProcess {
@@ -118,7 +120,8 @@ export function parseServerProcess(value: Json, index: number): IServerProcess {
       title: str(raw, 'title', entryWhere, name),
       pathInfo: str(raw, 'path_info', entryWhere, `${name}/`),
       category: str(raw, 'category', entryWhere, 'Notebook'),
-      iconUrl: typeof iconUrl === 'string' && iconUrl ? iconUrl : null
+      iconUrl: typeof iconUrl === 'string' && iconUrl ? iconUrl : null,
+      rank: numOrNull(raw, 'rank', entryWhere)
     },
     newBrowserTab: bool(value, 'new_browser_tab', where, true)
   };

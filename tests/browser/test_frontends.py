@@ -27,6 +27,10 @@ c.ServerProxy.servers = {{
         "timeout": 20,
         "launcher_entry": {{"title": "Tab App", "category": "Other"}},
     }},
+    "ranked": {{
+        "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
+        "launcher_entry": {{"title": "Zed App", "category": "Other", "rank": 1}},
+    }},
     "failing": {{
         "command": [
             sys.executable, "-c", "import sys; print('cannot start: no license'); sys.exit(3)"
@@ -69,6 +73,12 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
     # A card in a custom category also has an icon (not a blank square).
     other = page.locator(".jp-LauncherCard", has_text="Tab App").first
     assert other.locator(".jp-LauncherCard-icon svg").count() == 1
+    # launcher_entry.rank orders the cards of a section: Zed App (rank 1) before Tab App.
+    section = page.locator(".jp-Launcher-section").filter(
+        has=page.locator(".jp-Launcher-sectionTitle", has_text="Other")
+    )
+    titles = section.locator(".jp-LauncherCard-label").all_inner_texts()
+    assert titles.index("Zed App") < titles.index("Tab App"), titles
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "launcher.png"))
     card.click()

@@ -26,7 +26,9 @@ c.ServerProxy.servers = {{
     "echo": {{
         "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
         "timeout": 20,
-        "launcher_entry": {{"title": "Echo", "icon_path": {str(ICON)!r}, "category": "Apps"}},
+        "launcher_entry": {{
+            "title": "Echo", "icon_path": {str(ICON)!r}, "category": "Apps", "rank": 2
+        }},
         "request_headers_override": {{"X-App-Port": "{{port}}"}},
         "mappath": {{"/mapped": "/echo/was-mapped"}},
     }},
@@ -242,6 +244,7 @@ def test_servers_info_and_icon(server: JupyterServer) -> None:
         "title": "Echo",
         "path_info": "echo/",
         "category": "Apps",
+        "rank": 2.0,
         "icon_url": f"{server.base_url}server-proxy/icon/echo",
     }
     assert procs["sockecho"]["new_browser_tab"] is False

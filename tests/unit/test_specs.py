@@ -46,6 +46,7 @@ def test_every_key_is_read() -> None:
                 "icon_path": "/i.svg",
                 "path_info": "app/sub",
                 "category": "Other",
+                "rank": 3,
             },
             "new_browser_tab": False,
             "request_headers_override": {"X-A": "{base_url}"},
@@ -63,6 +64,7 @@ def test_every_key_is_read() -> None:
     assert spec.unix_socket == "/tmp/x.sock" and spec.mappath == {"/": "/index.html"}
     assert spec.launcher_entry.title == "T" and not spec.launcher_entry.enabled
     assert spec.launcher_entry.path_info == "app/sub" and spec.launcher_entry.category == "Other"
+    assert spec.launcher_entry.rank == 3.0
     assert spec.rewrite_response == (hook,) and spec.update_last_activity is False
     assert spec.ready_path == "/health" and spec.ready_statuses == (200, 204)
     assert spec.log_lines == 50 and not spec.new_browser_tab
@@ -128,9 +130,26 @@ def test_bad_values_name_app_key_value_and_expectation(key: str, value: Any) -> 
     assert "\n" not in message
 
 
+def test_launcher_rank_defaults_to_last() -> None:
+    """No rank, or the peer's documented default Infinity: after the ranked cards (None)."""
+    assert ok({}).launcher_entry.rank is None
+    assert ok({"launcher_entry": {"rank": float("inf")}}).launcher_entry.rank is None
+    assert ok({"launcher_entry": {"rank": -2}}).launcher_entry.rank == -2.0
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("title", 3), ("icon_path", None), ("path_info", []), ("category", 1), ("enabled", "yes")],
+    [
+        ("title", 3),
+        ("icon_path", None),
+        ("path_info", []),
+        ("category", 1),
+        ("enabled", "yes"),
+        ("rank", "1"),
+        ("rank", True),
+        ("rank", float("nan")),
+        ("rank", float("-inf")),
+    ],
 )
 def test_bad_launcher_entry_values(key: str, value: Any) -> None:
     with pytest.raises(SpecError) as e:
