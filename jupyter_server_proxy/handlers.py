@@ -144,7 +144,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
         super().__init__(*args, **kwargs)
-        _stream_bodies_of_any_size(self.request)
+        self._read_size_before = _stream_bodies_of_any_size(self.request)
 
     # -- framework plumbing ---------------------------------------------------------------
 
@@ -575,6 +575,12 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(error_html(error))
 
+    def on_finish(self) -> None:
+        if self._read_size_before is not None:
+            stream, size = self._read_size_before
+            stream.read_chunk_size = size  # the connection's next requests read as before
+        super().on_finish()
+
     def on_connection_close(self) -> None:
         """The client went away: cancel whatever waits for the backend and free it."""
         self._client_gone = True
@@ -756,25 +762,34 @@ def _accepts_redirect_flag() -> bool:
     return "_redirect_to_login" in inspect.signature(JupyterHandler.prepare).parameters
 
 
-def _stream_bodies_of_any_size(request: Any) -> None:
+def _stream_bodies_of_any_size(request: Any) -> tuple[Any, int] | None:
     """Bodies are streamed, never held, so the server's ``max_body_size`` (Jupyter: 512 MiB),
     which protects handlers that buffer, does not apply: lift it for this request (tornado allows
-    this for streaming handlers before the body is read). And let tornado hand us the body in
-    chunks of up to ``_BODY_CHUNK`` (default 64 KiB): fewer, larger chunks make uploads much
+    this for streaming handlers before the body is read).
+
+    For a request that has a body, also let tornado read the socket and hand us the body in
+    chunks of up to ``_BODY_CHUNK`` rather than 64 KiB: fewer, larger chunks make uploads much
     cheaper. Only this connection's own copy of the parameters changes; memory stays bounded by
-    ``_BODY_QUEUE`` chunks."""
+    ``_BODY_QUEUE`` chunks. Returns (stream, its read size before) so the handler can put it back
+    when the request ends: tornado allocates and zeroes a buffer of that size for *every* read
+    of the connection, which a keep-alive connection's later small requests must not pay."""
     connection = getattr(request, "connection", None)
     if connection is not None and hasattr(connection, "set_max_body_size"):
         connection.set_max_body_size(_NO_LIMIT)
-    stream = getattr(connection, "stream", None)
-    if stream is not None and getattr(stream, "read_chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
-        # tornado reads the socket 64 KiB per syscall by default; this connection's stream only.
-        stream.read_chunk_size = _BODY_CHUNK
+    headers = request.headers
+    if "Transfer-Encoding" not in headers and headers.get("Content-Length", "0") == "0":
+        return None  # no body (RFC 9112 §6.3): nothing to read in bulk
     params = getattr(connection, "params", None)
     if params is not None and getattr(params, "chunk_size", _BODY_CHUNK) < _BODY_CHUNK:
         params = copy.copy(params)
         params.chunk_size = _BODY_CHUNK
         connection.params = params  # type: ignore[union-attr]
+    stream = getattr(connection, "stream", None)
+    before = getattr(stream, "read_chunk_size", _BODY_CHUNK)
+    if before >= _BODY_CHUNK:
+        return None
+    stream.read_chunk_size = _BODY_CHUNK  # type: ignore[union-attr]
+    return stream, before
 
 
 def _consume_outcome(task: asyncio.Future[None]) -> None:
