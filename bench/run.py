@@ -484,7 +484,7 @@ async def ws_echo(t: Target, size: int, count: int, limit: float) -> tuple[float
 
     Returns round trips/s for small messages and MB/s (one direction) for large ones."""
     # one repeated byte, as before this client: the peer negotiates permessage-deflate with the
-    # backend, so this payload is its best case (random bytes cost it ~10x, measured)
+    # backend, so this payload is its best case (random bytes: ~5x slower, 14 against 69 MB/s)
     payload = b"w" * size
     frame = lean.WebSocket.frame(payload)
     deadline = time.monotonic() + limit * 0.8
