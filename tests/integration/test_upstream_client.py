@@ -182,6 +182,20 @@ def test_early_answer_to_an_upload_ends_the_exchange_and_the_connection() -> Non
         (b"", UpstreamUnavailable, "closed the connection before it answered"),
         (b"SPDY/9 nonsense\r\n\r\n", UpstreamUnavailable, "invalid response"),
         (None, UpstreamTimeout, "did not answer"),
+        # Framing a proxy must not guess at (RFC 9112 §6.3: response smuggling and splitting):
+        # both Transfer-Encoding and Content-Length, and two different Content-Lengths.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n",
+            UpstreamUnavailable,
+            "Content-Length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            UpstreamUnavailable,
+            "Content-Length",
+        ),
+        (b"HTTP/1.1 200 OK\r\nX-Bad Name: 1\r\n\r\n", UpstreamUnavailable, "invalid response"),
     ],
 )
 def test_backends_that_never_answer_properly(
@@ -201,6 +215,31 @@ def test_backends_that_never_answer_properly(
         with pytest.raises(error) as e:
             await upstream.request("GET", target, "/", [], None)
         assert words in str(e.value) and str(target.port) in str(e.value)
+        await upstream.close()
+        server.close()
+
+    run(go())
+
+
+def test_trailer_fields_are_not_passed_on() -> None:
+    """A chunked body's trailer section ends the body; its fields are the backend's to us, not
+    headers to invent for the client (our response head is already gone by then)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n"
+            b"2\r\nok\r\n0\r\nX-T: 1\r\n\r\n"
+        )
+        await writer.drain()
+        await reader.read()
+
+    async def go() -> None:
+        server, target, accepted = await serve(handler)
+        upstream = Upstream()
+        status, headers, body = await collect(upstream, target)
+        assert (status, body) == (200, b"ok")
+        assert not any(name.lower() == "x-t" for name, _ in headers)
         await upstream.close()
         server.close()
 
