@@ -8,6 +8,9 @@ every target, so the table showed how fast aiohttp is rather than how the proxie
 request head is written once, bodies are read with `recv_into` into one reused buffer and
 dropped, the upload's chunk and each websocket frame are framed (and masked) once before the
 clock starts. Every read has a socket timeout and every loop a deadline.
+
+The framing and handshake checks here are written apart from ``jupyter_server_proxy.core`` on
+purpose: a load generator that shared the code under test would agree with its mistakes.
 """
 
 from __future__ import annotations
