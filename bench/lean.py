@@ -128,8 +128,9 @@ def download(url: str, headers: dict[str, str], size: int, deadline: float) -> i
         return length
 
 
-def upload(url: str, headers: dict[str, str], size: int, deadline: float) -> object:
-    """POST `size` bytes as a chunked body in 1 MiB chunks; the server's JSON answer."""
+def upload(url: str, headers: dict[str, str], size: int, deadline: float) -> int:
+    """POST `size` bytes as a chunked body in 1 MiB chunks; the byte count the server answers
+    (its JSON ``{"received": n}``)."""
     chunk = 1 << 20
     whole = b"%x\r\n" % chunk + b"u" * chunk + b"\r\n"
     sock, netloc, target = _open(url, timeout=30)
@@ -147,7 +148,10 @@ def upload(url: str, headers: dict[str, str], size: int, deadline: float) -> obj
         sock.sendall(b"0\r\n\r\n")
         reader = _Reader(sock)
         length = _body_length(*reader.head(), what=url)
-        return json.loads(reader.take(length))
+        answer = json.loads(reader.take(length))
+        if not isinstance(answer, dict) or not isinstance(answer.get("received"), int):
+            raise RuntimeError(f"{url} answered {answer!r:.200}, not a byte count")
+        return answer["received"]
 
 
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
