@@ -11,6 +11,9 @@ Rules:
   HTTP error for the client and the client gets the backend's subprotocol.
 - Backpressure: when one side's outgoing buffer is full we stop reading the other side, so a slow
   reader slows the writer and memory stays bounded by the transports' buffers.
+- A long payload between two plain sockets is spliced: once a frame's header is checked and at
+  least ``SPLICE_MIN`` of its payload is still to come, those bytes go from socket to socket inside
+  the kernel (``splice.py``), and the transports take over again at the next header.
 - Whichever side ends first ends the other; a close frame that went by is relayed as it was.
 - Every wait is bounded: connecting by ``connect_timeout``, the backend's 101 by ``read_timeout``,
   and a client that stops answering pings is let go.
@@ -38,7 +41,13 @@ from .core.wsframes import (
     new_key,
 )
 from .core.wshandshake import MAX_HEAD, BackendAnswer, backend_request, parse_backend_answer
+from .splice import AVAILABLE as SPLICE_AVAILABLE
+from .splice import End, Splice
 from .upstream import connect
+
+#: Payload still to come in a frame, from which it is spliced rather than read into Python. Below
+#: this, setting a splice up (a dozen system calls) costs about what it saves.
+SPLICE_MIN = 256 * 1024
 
 
 class Side(Protocol):
@@ -68,6 +77,9 @@ class SocketSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._early = bytearray(early)  # read before the pipe was attached
         self._lost = False
+        # Reading stops for either of two reasons, and resumes only when neither holds.
+        self._paused = False  # the peer's outgoing buffer is full (backpressure)
+        self._held = False  # a splice is reading this socket
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -114,12 +126,36 @@ class SocketSide(asyncio.Protocol):
             self.transport.write(data)
 
     def pause_reading(self) -> None:
+        self._paused = True
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None:
+        self._paused = False
+        if self.transport is not None and not self._held:
             self.transport.resume_reading()
+
+    def hold(self) -> None:
+        """Stop reading while a splice reads this socket."""
+        self._held = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def release(self) -> None:
+        self._held = False
+        if self.transport is not None and not self._paused:
+            self.transport.resume_reading()
+
+    def splice_fd(self, *, writing: bool) -> int | None:
+        """The socket's descriptor, if bytes may be spliced from it (or, ``writing``, to it:
+        nothing of ours may still wait in the transport's buffer) now; else None."""
+        t = self.transport
+        if not SPLICE_AVAILABLE or t is None or t.is_closing():
+            return None
+        if t.get_extra_info("sslcontext") is not None or (writing and t.get_write_buffer_size()):
+            return None
+        sock = t.get_extra_info("socket")
+        return None if sock is None else int(sock.fileno())
 
     def close(self) -> None:
         if self.transport is not None:
@@ -239,6 +275,7 @@ class WebSocketPipe:
         self._silent_ticks = 0
         self._ticker: asyncio.TimerHandle | None = None
         self._we_closed: set[int] = set()  # ids of sides we sent a close frame of our own
+        self._splices: dict[int, Splice] = {}  # by id of the side read from
         self.done = False
 
     def start(self) -> None:
@@ -262,6 +299,39 @@ class WebSocketPipe:
         self._on_activity()
         if refusal is not None:
             self._refuse(side, peer, refusal)
+        elif side.scanner.payload_left >= SPLICE_MIN:
+            self._splice(side, peer)
+
+    def _splice(self, side: Side, peer: Side) -> None:
+        """Pass the rest of the current frame's payload from ``side`` to ``peer`` in the kernel,
+        if both are plain sockets and ``peer`` has nothing of ours left to send."""
+        if not (isinstance(side, SocketSide) and isinstance(peer, SocketSide)):
+            return
+        src, dst = side.splice_fd(writing=False), peer.splice_fd(writing=True)
+        if src is None or dst is None:
+            return
+        count = side.scanner.payload_left
+        from_client = side is self.client
+
+        def on_read() -> None:
+            if from_client:
+                self._heard = True
+            self._on_activity()
+
+        def on_end(end: End) -> None:
+            del self._splices[id(side)]
+            if end is End.DONE:
+                side.scanner.passed(count)
+                side.release()
+            else:
+                self.ended(side if end is End.SRC_ENDED else peer)
+
+        try:
+            splice = Splice(src, dst, count, on_read=on_read, on_end=on_end)
+        except OSError:
+            return  # out of descriptors, say: the transports carry the bytes instead
+        side.hold()
+        self._splices[id(side)] = splice
 
     def blocked(self, side: Side, full: bool) -> None:
         """``side``'s outgoing buffer filled up (or drained): stop (or resume) reading its peer."""
@@ -310,6 +380,9 @@ class WebSocketPipe:
         self.done = True
         if self._ticker is not None:
             self._ticker.cancel()
+        for splice in self._splices.values():
+            splice.cancel()
+        self._splices.clear()
         self.client.close()
         self.backend.close()
         self._on_done(self)

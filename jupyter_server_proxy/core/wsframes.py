@@ -80,6 +80,18 @@ class FrameScanner:
         """The bytes forwarded so far end between two frames."""
         return self._remaining == 0
 
+    @property
+    def payload_left(self) -> int:
+        """Payload bytes of the current frame not yet seen (0 at a boundary)."""
+        return self._remaining
+
+    def passed(self, count: int) -> None:
+        """``count`` payload bytes of the current frame went by without ``feed`` (they were
+        moved inside the kernel). Only payload may pass so: never a header."""
+        if not 0 < count <= self._remaining:
+            raise ValueError(f"{count} bytes cannot pass: {self._remaining} left in the frame")
+        self._remaining -= count
+
     def feed(self, data: bytes) -> tuple[bytes, Refusal | None]:
         """Consume ``data``; return the bytes to forward now and, if a frame breaks the rules,
         why. On a refusal the forwarded bytes stop where the bad frame begins."""

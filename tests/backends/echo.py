@@ -17,7 +17,9 @@ Routes (everything else echoes):
   /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
                        answers with the subprotocol it was offered first; sets a cookie;
                        "drop" ends the TCP connection with no close frame; "flood:<n>" sends
-                       n binary messages of 1 MiB as fast as the proxy takes them
+                       n binary messages of 1 MiB as fast as the proxy takes them;
+                       "cut:<n>" sends the header of an n-byte binary frame and half its
+                       payload, then ends the TCP connection
 """
 
 from __future__ import annotations
@@ -162,12 +164,22 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
     sock = web.WebSocketResponse(protocols=offered[:1], max_msg_size=0, autoping=True)
     sock.headers["Set-Cookie"] = "wscookie=1; Path=/"
     await sock.prepare(request)
+    try:
+        await _echo_messages(request, sock)
+    finally:  # also when aiohttp cancels the handler: a connection that ended inside a frame
+        _events["ws_close_code"] = sock.close_code or 0
+        if "id" in request.query:  # a test that needs its own connection's close code asks
+            _events[f"ws_close_code:{request.query['id']}"] = sock.close_code or 0
+    return sock
+
+
+async def _echo_messages(request: web.Request, sock: web.WebSocketResponse) -> None:
     async for msg in sock:
         if msg.type == WSMsgType.TEXT:
             if msg.data.startswith("close:"):
                 _, code, reason = msg.data.split(":", 2)
                 await sock.close(code=int(code), message=reason.encode())
-                break
+                return
             if msg.data == "headers":
                 await sock.send_str(json.dumps([[k, v] for k, v in request.headers.items()]))
                 continue
@@ -177,7 +189,14 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
             if msg.data == "drop":
                 assert request.transport is not None
                 request.transport.abort()
-                break
+                return
+            if msg.data.startswith("cut:"):
+                n = int(msg.data.split(":")[1])
+                assert request.transport is not None and n >= 1 << 16
+                request.transport.write(bytes((0x82, 127)) + n.to_bytes(8, "big"))
+                request.transport.write(b"c" * (n // 2))
+                request.transport.close()  # after what was written: a FIN mid-frame
+                return
             if msg.data.startswith("flood:"):
                 block = b"f" * (1 << 20)
                 for _ in range(int(msg.data.split(":")[1])):
@@ -186,10 +205,6 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
             await sock.send_str(msg.data)
         elif msg.type == WSMsgType.BINARY:
             await sock.send_bytes(msg.data)
-    _events["ws_close_code"] = sock.close_code or 0
-    if "id" in request.query:  # a test that needs its own connection's close code asks by id
-        _events[f"ws_close_code:{request.query['id']}"] = sock.close_code or 0
-    return sock
 
 
 def make_app() -> web.Application:

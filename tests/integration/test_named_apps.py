@@ -180,16 +180,22 @@ def test_add_slash_keeps_query(server: JupyterServer) -> None:
 
 
 def test_websocket_to_named_app(server: JupyterServer) -> None:
-    """Websockets reach named apps, over TCP and unix sockets."""
+    """Websockets reach named apps, over TCP and unix sockets; a long message (which the relay
+    splices between the sockets) passes whole and the next one after it."""
+    big = os.urandom(3 << 20)
 
     async def go() -> None:
         async with aiohttp.ClientSession() as s:
             for name in ("echo", "sockecho"):
                 async with s.ws_connect(
-                    server.url(f"{name}/ws", scheme="ws"), headers=server.auth
+                    server.url(f"{name}/ws", scheme="ws"), headers=server.auth, max_msg_size=0
                 ) as ws:
                     await ws.send_str("ping " + name)
                     assert await ws.receive_str() == "ping " + name
+                    await ws.send_bytes(big)
+                    await ws.send_str("after")
+                    assert await ws.receive_bytes() == big
+                    assert await ws.receive_str() == "after"
 
     run(go())
 

@@ -270,6 +270,102 @@ def test_slow_client_slows_the_backend_and_memory_stays_bounded(
     assert run(go()) == messages << 20
 
 
+# -- long payloads, which the relay splices between plain sockets ---------------------------
+
+
+@pytest.fixture(scope="module")
+def roomy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    """The default message size limit (1 GiB), and pings too rare to land mid-test."""
+    s = JupyterServer(tmp_path_factory.mktemp("roomy"), "").start()
+    yield s
+    s.stop()
+
+
+def open_fds(server: JupyterServer) -> int:
+    assert server.proc is not None
+    return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+
+
+async def fds_back_to(server: JupyterServer, before: int) -> None:
+    """Every descriptor the relay opened (duplicates, pipes, sockets) is closed again."""
+    for _ in range(400):  # bounded poll: the closes happen as the connections wind down
+        if open_fds(server) <= before:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the server holds {open_fds(server) - before} more descriptors")
+
+
+async def read_until_end(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    while chunk := await asyncio.wait_for(reader.read(1 << 20), 30):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_long_messages_pass_whole_and_in_order(
+    roomy_server: JupyterServer, backend: Backend
+) -> None:
+    """Random megabytes each way, each followed at once by a short message in the same write:
+    the long payload is moved between sockets by the kernel, and the relay takes over again at
+    exactly the next frame header, in both directions, over and over."""
+
+    async def go() -> None:
+        before = open_fds(roomy_server)
+        reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
+        for size in (300_000, 6 << 20, 1 << 20):
+            big = os.urandom(size)
+            writer.write(frame(0x2, big) + frame(0x1, b"after %d" % size))
+            assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, big)
+            assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"after %d" % size)
+        writer.write(frame(0x8, (1000).to_bytes(2, "big")))
+        assert (await asyncio.wait_for(read_frame(reader), 30))[0] == 0x8
+        await hang_up(writer)
+        await fds_back_to(roomy_server, before)
+
+    run(go())
+
+
+def test_client_vanishing_inside_a_long_message(
+    roomy_server: JupyterServer, backend: Backend
+) -> None:
+    """Half of an 8 MiB frame, then the client is gone: no close frame can follow half a frame,
+    so the backend's connection is simply ended, and nothing of the relay is left open."""
+
+    async def go() -> None:
+        before = open_fds(roomy_server)
+        reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws?id=midway")
+        whole = frame(0x2, b"m" * (8 << 20))
+        writer.write(whole[: 4 << 20])
+        await writer.drain()
+        await hang_up(writer, abort=True)
+        assert await close_code_seen_by_backend(backend, "midway") == 0  # ended, no close frame
+        await fds_back_to(roomy_server, before)
+
+    run(go())
+
+
+def test_backend_ending_inside_a_long_message(
+    roomy_server: JupyterServer, backend: Backend
+) -> None:
+    """The backend announces 4 MiB, sends half and ends its connection: the client gets every
+    byte that was sent, then the end of its connection (a close frame cannot follow half a
+    frame), and nothing of the relay is left open."""
+    size = 4 << 20
+
+    async def go() -> None:
+        before = open_fds(roomy_server)
+        reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
+        writer.write(frame(0x1, b"cut:%d" % size))
+        head = await asyncio.wait_for(reader.readexactly(10), 30)
+        assert head == bytes((0x82, 127)) + size.to_bytes(8, "big")
+        rest = await read_until_end(reader)
+        assert rest == b"c" * (size // 2)
+        await hang_up(writer)
+        await fds_back_to(roomy_server, before)
+
+    run(go())
+
+
 # -- TLS and shutdown: servers of their own --------------------------------------------------
 
 

@@ -86,6 +86,25 @@ def test_boundary_is_false_inside_a_payload() -> None:
     assert forwarded == data[500:] and scanner.at_boundary
 
 
+def test_payload_that_passed_elsewhere_is_counted_and_the_next_header_read() -> None:
+    """The relay splices long payloads past the scanner; it is told how many bytes went by."""
+    first, second = frame(0x2, b"s" * 5000, masked=True), frame(0x1, b"next", masked=True)
+    scanner = client()
+    forwarded, _ = scanner.feed(first[:1000])
+    assert forwarded == first[:1000]
+    left = scanner.payload_left
+    assert left == len(first) - 1000
+    with pytest.raises(ValueError, match="cannot pass"):
+        scanner.passed(left + 1)
+    scanner.passed(left - 10)
+    assert not scanner.at_boundary
+    scanner.passed(10)
+    assert scanner.at_boundary and scanner.payload_left == 0
+    assert scanner.feed(second) == (second, None)
+    with pytest.raises(ValueError, match="cannot pass"):
+        scanner.passed(1)  # at a boundary: the next bytes are a header, which must be fed
+
+
 @pytest.mark.parametrize(
     ("scanner", "bad", "code", "words"),
     [
