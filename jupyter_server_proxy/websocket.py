@@ -1,8 +1,9 @@
 """The tornado end of the websocket relay: taking a client's connection over after its 101.
 
-A client on a plain socket (TCP or unix) is taken from tornado's HTTP server and driven by asyncio
-directly (``wspipe.SocketSide``): the relay's fast path, with no tornado code per frame. A client
-on TLS stays on its ``SSLIOStream``, where its TLS state lives, driven by ``StreamSide``.
+A client on a plain socket (TCP or unix) is taken from tornado's HTTP server and driven by the
+relay itself (``sockside.SocketSide``): the fast path, with no tornado code per frame, where long
+payloads can be spliced. A client on TLS stays on its ``SSLIOStream``, where its TLS state lives,
+driven by ``StreamSide``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ async def take_client(stream: IOStream, max_message_size: int) -> Side:
     early = bytes(stream._read_buffer)
     sock = stream.socket.dup()
     stream.close()  # only tornado's descriptor: the connection lives on in ``sock``
-    return await socket_side(sock, early, max_message_size)
+    return socket_side(sock, early, max_message_size)
 
 
 class StreamSide:

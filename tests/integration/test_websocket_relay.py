@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import os
 import ssl
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from jupyter_server_proxy.sockside import PIPES_KEPT
 from tests.conftest import Backend, JupyterServer, rss_kib
 
 LIMITS = """
@@ -281,18 +283,30 @@ def roomy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterSe
     s.stop()
 
 
-def open_fds(server: JupyterServer) -> int:
+def descriptors(server: JupyterServer) -> collections.Counter[str]:
+    """The server's open descriptors by kind ("socket", "pipe", ...)."""
     assert server.proc is not None
-    return len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+    where = f"/proc/{server.proc.pid}/fd"
+    kinds: collections.Counter[str] = collections.Counter()
+    for fd in os.listdir(where):
+        try:
+            kinds[os.readlink(f"{where}/{fd}").partition(":")[0]] += 1
+        except FileNotFoundError:
+            continue  # closed while we looked
+    return kinds
 
 
-async def fds_back_to(server: JupyterServer, before: int) -> None:
-    """Every descriptor the relay opened (duplicates, pipes, sockets) is closed again."""
+async def fds_back_to(server: JupyterServer, before: collections.Counter[str]) -> None:
+    """Every socket the relay opened is closed again; of the pipes that moved payloads, only
+    the few kept for the next move (``PIPES_KEPT``) remain."""
     for _ in range(400):  # bounded poll: the closes happen as the connections wind down
-        if open_fds(server) <= before:
-            return
+        now = descriptors(server)
+        if now["socket"] <= before["socket"]:
+            break
         await asyncio.sleep(0.05)
-    raise AssertionError(f"the server holds {open_fds(server) - before} more descriptors")
+    else:
+        raise AssertionError(f"the server holds {now['socket'] - before['socket']} more sockets")
+    assert now["pipe"] <= before["pipe"] + 2 * PIPES_KEPT
 
 
 async def read_until_end(reader: asyncio.StreamReader) -> bytes:
@@ -310,7 +324,7 @@ def test_long_messages_pass_whole_and_in_order(
     exactly the next frame header, in both directions, over and over."""
 
     async def go() -> None:
-        before = open_fds(roomy_server)
+        before = descriptors(roomy_server)
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
         for size in (300_000, 6 << 20, 1 << 20):
             big = os.urandom(size)
@@ -332,7 +346,7 @@ def test_client_vanishing_inside_a_long_message(
     so the backend's connection is simply ended, and nothing of the relay is left open."""
 
     async def go() -> None:
-        before = open_fds(roomy_server)
+        before = descriptors(roomy_server)
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws?id=midway")
         whole = frame(0x2, b"m" * (8 << 20))
         writer.write(whole[: 4 << 20])
@@ -353,7 +367,7 @@ def test_backend_ending_inside_a_long_message(
     size = 4 << 20
 
     async def go() -> None:
-        before = open_fds(roomy_server)
+        before = descriptors(roomy_server)
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
         writer.write(frame(0x1, b"cut:%d" % size))
         head = await asyncio.wait_for(reader.readexactly(10), 30)
