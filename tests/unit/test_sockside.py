@@ -199,3 +199,24 @@ def test_close_sends_what_was_written_then_ends_the_connection() -> None:
             assert relay.ends == 0  # the relay closed it: nothing to report
 
     asyncio.run(go())
+
+
+def test_close_gives_up_on_a_peer_that_stopped_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A closing side whose peer reads nothing more does not hold its socket forever."""
+    monkeypatch.setattr("jupyter_server_proxy.sockside.FLUSH_LIMIT", 0.2)
+
+    async def go() -> None:
+        with chain("tcp") as (_writer, _src, side, reader):
+            relay = Recorder()
+            side.attach(relay)
+            side.write(b"s" * (16 << 20))  # far more than the socket buffers take
+            side.close()
+            sockets = open_sockets()
+            for _ in range(200):  # bounded poll, well past the limit
+                if open_sockets() < sockets:
+                    break
+                await asyncio.sleep(0.05)
+            assert open_sockets() == sockets - 1  # the side's socket is closed
+            assert relay.ends == 0
+
+    asyncio.run(go())
