@@ -108,8 +108,12 @@ class _Handshake(asyncio.Protocol):
         if self.transport.is_closing():  # a failed write, say, while we read its answer
             raise UpstreamUnavailable(f"{self.where} connection failed right after its 101")
         raw = self.transport.get_extra_info("socket")
-        sock = socket.socket(fileno=os.dup(raw.fileno()))
-        self.transport.abort()  # only asyncio's descriptor: the connection lives on in ``sock``
+        try:
+            sock = socket.socket(fileno=os.dup(raw.fileno()))
+        except OSError as e:  # out of descriptors
+            raise UpstreamUnavailable(f"could not take over {self.where}: {e.strerror}") from e
+        finally:
+            self.transport.abort()  # asyncio's descriptor only: the connection lives in ``sock``
         rest = bytes(self._read).partition(b"\r\n\r\n")[2]
         return sock, rest
 
