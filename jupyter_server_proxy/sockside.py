@@ -26,6 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import socket
@@ -172,8 +173,7 @@ class SocketSide:
             self._close_now()
 
     def abort(self) -> None:
-        self._closing = True
-        self._cancel_moves()
+        """Close now, dropping whatever was not sent."""
         self._close_now()
 
     # -- moves -------------------------------------------------------------------------------
@@ -191,15 +191,12 @@ class SocketSide:
         *,
         on_read: Callable[[], None],
         on_done: Callable[[], None],
-    ) -> bool:
+    ) -> None:
         """Move the next ``count`` bytes read from this socket into ``dst`` inside the kernel.
-        False if a pipe cannot be had (out of descriptors): the bytes take the usual path."""
+        Without a pipe (out of descriptors, say) the bytes take the usual path instead."""
         assert self.can_move_out() and dst.can_move_in() and count > 0
-        try:
+        with contextlib.suppress(OSError):
             _Move(self, dst, count, on_read, on_done)
-        except OSError:
-            return False
-        return True
 
     # -- readiness ---------------------------------------------------------------------------
 
@@ -269,15 +266,10 @@ class SocketSide:
     def _fail(self) -> None:
         """A write failed: the peer is gone. The relay hears of it from the loop, not from
         inside its own call to ``write``."""
-        self._closing = True
-        self._cancel_moves()
-        self._out.clear()
         self._close_now()
         self._loop.call_soon(self._report_end)
 
     def _lost(self) -> None:
-        self._closing = True
-        self._cancel_moves()
         self._close_now()
         self._report_end()
 
@@ -289,12 +281,13 @@ class SocketSide:
     def _cancel_moves(self) -> None:
         for move in (self._move_out, self._move_in):
             if move is not None:
-                move.cancel()
+                move.release()  # the bytes in its pipe go nowhere: this connection is ending
 
     def _close_now(self) -> None:
         if self._closed:
             return
         self._closing = True
+        self._cancel_moves()
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         self._out.clear()
@@ -343,7 +336,7 @@ class _Move:
                 continue
             self._stall(False)
             if not self._to_read:
-                self._release()
+                self.release()
                 self._on_done()
                 return
             if moved >= _TURN:
@@ -367,11 +360,9 @@ class _Move:
             self.src._sync()
             self.dst._sync()
 
-    def cancel(self) -> None:
-        """One of the two connections is ending: the bytes in the pipe go nowhere."""
-        self._release()
-
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give the pipe back and let go of both sides: the move is done, or one of its two
+        connections is ending (then whatever the pipe holds goes nowhere)."""
         if self.src._move_out is not self:
             return  # released already
         _PIPES.give((self._pipe_out, self._pipe_in), empty=not self._in_pipe)

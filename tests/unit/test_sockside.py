@@ -103,7 +103,8 @@ def test_a_move_takes_exactly_its_count_and_the_side_reads_on(kind: str) -> None
             src.attach(relay)
             dst.attach(relay)
             done, reads = asyncio.Event(), []
-            assert src.move_to(dst, count, on_read=lambda: reads.append(1), on_done=done.set)
+            src.move_to(dst, count, on_read=lambda: reads.append(1), on_done=done.set)
+            assert not src.can_move_out()  # the move started
             sending = loop.create_task(loop.sock_sendall(writer, payload + after))
             got = bytearray()
             while len(got) < count:
@@ -129,7 +130,8 @@ def test_source_ending_inside_a_move_is_reported_once() -> None:
             relay = Recorder()
             src.attach(relay)
             dst.attach(relay)
-            assert src.move_to(dst, 1 << 20, on_read=lambda: None, on_done=lambda: None)
+            src.move_to(dst, 1 << 20, on_read=lambda: None, on_done=lambda: None)
+            assert not src.can_move_out()  # the move started
             await loop.sock_sendall(writer, b"only this")
             writer.shutdown(socket.SHUT_WR)
             await asyncio.wait_for(relay.arrived.wait(), 30)
@@ -151,7 +153,8 @@ def test_destination_gone_inside_a_move_is_reported_from_the_loop() -> None:
             dst.attach(relay)
             reader.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             reader.close()  # linger 0: a reset, so writing to dst fails
-            assert src.move_to(dst, 8 << 20, on_read=lambda: None, on_done=lambda: None)
+            src.move_to(dst, 8 << 20, on_read=lambda: None, on_done=lambda: None)
+            assert not src.can_move_out()  # the move started
             sending = loop.create_task(loop.sock_sendall(writer, b"d" * (8 << 20)))
             await asyncio.wait_for(relay.arrived.wait(), 30)
             assert relay.ends == 1
