@@ -7,13 +7,17 @@ extension puts one there, configured from ``c.ServerProxy``; a plain tornado app
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .core.headers import Headers
 from .core.routing import Target
+from .relayloop import RelayLoop, shared_loop
 from .settings import ENGINE_KEY
+from .sockside import Loop, SocketSide
 from .upstream import Upstream, UpstreamSettings
 from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
 
@@ -50,19 +54,37 @@ class Engine:
         return await connect_backend(target, target_uri, headers, protocols, self._pipe_settings)
 
     def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
+        """Relay between two connected sides. Between two plain sockets the relay runs on the
+        relay thread (``relayloop``), so ``on_activity`` must be safe to call from there: the
+        handlers' only stamps a time."""
+        relay_loop = shared_loop() if isinstance(client, SocketSide) else None
+        loop: Loop = relay_loop or asyncio.get_running_loop()
+        # ``set.add``/``discard`` and ``list(set)`` are each atomic under the GIL, so the set
+        # may change on the relay thread while this thread copies it.
         pipe = WebSocketPipe(
             client,
             backend,
             self._pipe_settings,
+            loop,
             on_activity=on_activity,
             on_done=self.pipes.discard,
         )
         self.pipes.add(pipe)
-        pipe.start()
+        if relay_loop is None:
+            pipe.start()
+        else:
+            relay_loop.call_soon_threadsafe(pipe.start)
 
     async def close(self) -> None:
+        """Close every websocket with a reason, each on its own loop, then the pools."""
+        waits = []
         for pipe in list(self.pipes):
-            pipe.shutdown("server shutting down")
+            shut = functools.partial(pipe.shutdown, "server shutting down")
+            if isinstance(pipe.loop, RelayLoop):
+                waits.append(asyncio.wrap_future(pipe.loop.run(shut)))
+            else:
+                shut()
+        await asyncio.gather(*waits)
         await self.upstream.close()
 
 

@@ -685,7 +685,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     def _on_ws_activity(self) -> None:
         # A chatty socket would otherwise stamp the time thousands of times a second; the
-        # culler counts in minutes.
+        # culler counts in minutes. Called on the relay's thread (``Engine.relay``): it only
+        # stores a time, which is atomic.
         now = time.monotonic()
         if now - self._ws_activity_at >= _WS_ACTIVITY_EVERY and self._should_record_activity():
             self._ws_activity_at = now

@@ -1,6 +1,7 @@
-"""A side of the websocket relay on a plain socket (TCP or unix), driven straight from the event
+"""A side of the websocket relay on a plain socket (TCP or unix), driven straight from an event
 loop's readiness callbacks: recv and send with no transport between, and splice(2) for long
-payloads.
+payloads. The loop is the relay's (``relayloop.py``) when both sides are plain sockets, else the
+server's asyncio loop; a side runs on one of them only, from ``attach`` on.
 
 Why not an asyncio transport: a long payload is best moved socket -> pipe -> socket inside the
 kernel (loopback TCP then hands pages over by reference: no copy into Python and back). A move
@@ -25,7 +26,6 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import fcntl
 import os
@@ -67,7 +67,7 @@ class _Pipes:
 
     def take(self) -> tuple[int, int]:
         """(read end, write end), both non-blocking."""
-        if self._free:
+        with contextlib.suppress(IndexError):  # (pop, not a test first: any thread may take)
             return self._free.pop()
         out, into = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
@@ -87,8 +87,25 @@ class _Pipes:
 _PIPES = _Pipes()
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Loop(Protocol):
+    """What drives a side: asyncio's loop, or the relay's own (``relayloop.RelayLoop``)."""
+
+    def add_reader(self, fd: int, callback: Callable[[], object]) -> None: ...
+    def remove_reader(self, fd: int) -> object: ...
+    def add_writer(self, fd: int, callback: Callable[[], object]) -> None: ...
+    def remove_writer(self, fd: int) -> object: ...
+    def call_soon(self, callback: Callable[[], object]) -> object: ...
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Cancellable: ...
+
+
 class Relay(Protocol):
-    """What a side reports to (``wspipe.WebSocketPipe``)."""
+    """What a side reports to (``wspipe.WebSocketPipe``), and the loop it runs on."""
+
+    loop: Loop
 
     def received(self, side: SocketSide, data: bytes) -> None: ...
     def blocked(self, side: SocketSide, full: bool) -> None: ...
@@ -110,7 +127,7 @@ class SocketSide:
         #: Frames we write to this side must be masked: it is the server (RFC 6455 §5.3).
         self.masked = masked
         self._fd = sock.fileno()
-        self._loop = asyncio.get_running_loop()
+        self._loop: Loop | None = None  # the relay's, from ``attach``
         self._relay: Relay | None = None
         self._early = early  # read before the relay started
         self._out = bytearray()
@@ -118,15 +135,17 @@ class SocketSide:
         self._paused = False  # backpressure: the peer's outgoing bytes are over the high water
         self._full = False  # we told the relay our outgoing bytes are over the high water
         self._closing = self._closed = self._over = False
-        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flush_timer: Cancellable | None = None
         self._move_out: _Move | None = None  # reading this socket
         self._move_in: _Move | None = None  # writing into this socket
 
     # -- what the relay calls ----------------------------------------------------------------
 
     def attach(self, relay: Relay) -> None:
-        """Start relaying, beginning with anything read before."""
+        """Start relaying, beginning with anything read before. From here on the side runs
+        on ``relay.loop`` only."""
         self._relay = relay
+        self._loop = relay.loop
         early, self._early = self._early, b""
         if early:
             relay.received(self, early)
@@ -166,7 +185,7 @@ class SocketSide:
             return
         self._closing = True
         self._cancel_moves()
-        if self._out:
+        if self._out and self._loop is not None:
             self._flush_timer = self._loop.call_later(FLUSH_LIMIT, self._close_now)
             self._sync()
         else:
@@ -210,18 +229,22 @@ class SocketSide:
             and not self._paused
             and not (self._move_out is not None and self._move_out.stalled)
         )
+        write = bool(self._out) or (self._move_in is not None and self._move_in.stalled)
+        if read == self._reading and write == self._writing:
+            return
+        loop = self._loop
+        assert loop is not None, "a side registers nothing before it is attached"
         if read != self._reading:
             if read:
-                self._loop.add_reader(self._fd, self._readable)
+                loop.add_reader(self._fd, self._readable)
             else:
-                self._loop.remove_reader(self._fd)
+                loop.remove_reader(self._fd)
             self._reading = read
-        write = bool(self._out) or (self._move_in is not None and self._move_in.stalled)
         if write != self._writing:
             if write:
-                self._loop.add_writer(self._fd, self._writable)
+                loop.add_writer(self._fd, self._writable)
             else:
-                self._loop.remove_writer(self._fd)
+                loop.remove_writer(self._fd)
             self._writing = write
 
     def _readable(self) -> None:
@@ -267,7 +290,8 @@ class SocketSide:
         """A write failed: the peer is gone. The relay hears of it from the loop, not from
         inside its own call to ``write``."""
         self._close_now()
-        self._loop.call_soon(self._report_end)
+        if self._loop is not None:
+            self._loop.call_soon(self._report_end)
 
     def _lost(self) -> None:
         self._close_now()

@@ -42,7 +42,7 @@ from .core.wsframes import (
     new_key,
 )
 from .core.wshandshake import MAX_HEAD, BackendAnswer, backend_request, parse_backend_answer
-from .sockside import SocketSide
+from .sockside import Cancellable, Loop, SocketSide
 from .upstream import connect
 
 #: Payload still to come in a frame, from which it is spliced rather than read into Python. From
@@ -182,6 +182,7 @@ class WebSocketPipe:
         client: Side,
         backend: Side,
         settings: PipeSettings,
+        loop: Loop,
         *,
         on_activity: Callable[[], None],
         on_done: Callable[[WebSocketPipe], None],
@@ -189,18 +190,21 @@ class WebSocketPipe:
         self.client = client
         self.backend = backend
         self._settings = settings
+        #: Where the pipe and its sides run, from ``start()`` on; every method below is called
+        #: on it (``relayloop`` for two plain sockets, else the server's asyncio loop).
+        self.loop = loop
         self._on_activity = on_activity
         self._on_done = on_done
         self._heard = True  # something arrived from the client since the last ping tick
         self._silent_ticks = 0
-        self._ticker: asyncio.TimerHandle | None = None
+        self._ticker: Cancellable | None = None
         self._we_closed: set[int] = set()  # ids of sides we sent a close frame of our own
         self.done = False
 
     def start(self) -> None:
         interval = self._settings.ping_interval
         if interval > 0:
-            self._ticker = asyncio.get_running_loop().call_later(interval, self._tick)
+            self._ticker = self.loop.call_later(interval, self._tick)
         self.client.attach(self)
         self.backend.attach(self)
 
@@ -314,4 +318,4 @@ class WebSocketPipe:
                 # The client's pong goes on to the backend: RFC 6455 §5.5.3 allows an
                 # unsolicited pong, and every endpoint must ignore one it did not ask for.
                 self.client.write(control_frame(PING, masked=False))
-        self._ticker = asyncio.get_running_loop().call_later(interval, self._tick)
+        self._ticker = self.loop.call_later(interval, self._tick)

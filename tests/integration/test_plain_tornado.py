@@ -12,13 +12,18 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.request import urlopen
+
+import aiohttp
+import pytest
 
 from tests.conftest import Backend, _connects, free_port, stop_process, wait_until
 
 APP = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, os, sys, time
     from tornado import web
     from jupyter_server_proxy.handlers import ProxyHandler
 
@@ -48,9 +53,20 @@ APP = textwrap.dedent(
         def proxy(self, port, proxied_path):
             return super().proxy(self.host, port, proxied_path)
 
+    class BlockHandler(web.RequestHandler):
+        # Blocks the server's event loop until a file appears (for at most 30 s).
+
+        def get(self):
+            open(self.get_argument("blocked"), "w").close()
+            release = self.get_argument("release")
+            deadline = time.monotonic() + 30
+            while not os.path.exists(release) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.write("released")
+
     async def main():
         route = (r"/proxy/(\\d+)/(.*?)/(.*)", GlobalProxyHandler, {"dask_server": object()})
-        app = web.Application([route])
+        app = web.Application([route, (r"/block", BlockHandler)])
         app.listen(int(sys.argv[1]), "127.0.0.1")
         await asyncio.Event().wait()
 
@@ -59,9 +75,9 @@ APP = textwrap.dedent(
 )
 
 
-def test_dask_style_subclass_in_plain_tornado(tmp_path: Path, backend: Backend) -> None:
-    """GET, POST and a websocket work through a dask-style subclass, with no Jupyter settings,
-    and importing the handlers under -W error is silent."""
+@pytest.fixture
+def app_port(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The plain tornado app above, running; importing the handlers under -W error is silent."""
     script = tmp_path / "app.py"
     script.write_text(APP)
     port = free_port()
@@ -71,25 +87,59 @@ def test_dask_style_subclass_in_plain_tornado(tmp_path: Path, backend: Backend) 
     try:
         wait_until(lambda: _connects(port) or proc.poll() is not None, "plain tornado app")
         assert proc.poll() is None
-
-        import aiohttp
-
-        async def go() -> None:
-            base = f"http://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1"
-            async with aiohttp.ClientSession() as s:
-                async with s.get(f"{base}/echo/x?q=1") as r:
-                    assert r.status == 200, await r.text()
-                    doc = json.loads(await r.read())
-                    assert doc["path"] == "/echo/x" and doc["query"] == "q=1"
-                async with s.post(f"{base}/sink", data=b"abc") as r:
-                    assert (await r.json())["received"] == 3
-                async with s.ws_connect(
-                    f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws"
-                ) as ws:
-                    await ws.send_str("hi")
-                    assert await ws.receive_str() == "hi"
-
-        asyncio.run(go())
+        yield port, proc
         assert proc.poll() is None
     finally:
         stop_process(proc)
+
+
+def test_dask_style_subclass_in_plain_tornado(
+    app_port: tuple[int, subprocess.Popen[bytes]], backend: Backend
+) -> None:
+    """GET, POST and a websocket work through a dask-style subclass, with no Jupyter settings."""
+    port, _ = app_port
+
+    async def go() -> None:
+        base = f"http://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1"
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{base}/echo/x?q=1") as r:
+                assert r.status == 200, await r.text()
+                doc = json.loads(await r.read())
+                assert doc["path"] == "/echo/x" and doc["query"] == "q=1"
+            async with s.post(f"{base}/sink", data=b"abc") as r:
+                assert (await r.json())["received"] == 3
+            async with s.ws_connect(
+                f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws"
+            ) as ws:
+                await ws.send_str("hi")
+                assert await ws.receive_str() == "hi"
+
+    asyncio.run(go())
+
+
+def test_websocket_messages_pass_while_the_server_loop_is_blocked(
+    app_port: tuple[int, subprocess.Popen[bytes]], backend: Backend, tmp_path: Path
+) -> None:
+    """Between two plain sockets the relay runs on its own thread: messages keep passing while
+    a handler blocks the server's event loop (before, they waited for it)."""
+    port, _ = app_port
+    blocked, release = tmp_path / "blocked", tmp_path / "release"
+    block_url = f"http://127.0.0.1:{port}/block?blocked={blocked}&release={release}"
+
+    async def go() -> None:
+        url = f"ws://127.0.0.1:{port}/proxy/{backend.port}/127.0.0.1/ws"
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            await ws.send_str("before")
+            assert await ws.receive_str() == "before"
+            blocker = asyncio.ensure_future(asyncio.to_thread(urlopen, block_url, timeout=60))
+            await asyncio.to_thread(wait_until, blocked.exists, "the server loop to block")
+            try:
+                for i in range(50):
+                    await ws.send_str(f"m{i}")
+                    assert await asyncio.wait_for(ws.receive_str(), 20) == f"m{i}"
+                assert not blocker.done()  # so all of that passed while the loop was blocked
+            finally:
+                release.touch()
+            assert (await blocker).read() == b"released"
+
+    asyncio.run(go())

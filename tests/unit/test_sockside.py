@@ -28,6 +28,7 @@ class Recorder:
         self.fulls: list[bool] = []  # each blocked() report
         self.ends = 0
         self.arrived = asyncio.Event()
+        self.loop = asyncio.get_running_loop()  # the sides run on the test's loop
 
     def received(self, side: SocketSide, data: bytes) -> None:
         self.data += data
