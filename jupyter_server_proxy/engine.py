@@ -21,6 +21,9 @@ from .sockside import Loop, SocketSide
 from .upstream import Upstream, UpstreamSettings
 from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
 
+#: How long stopping waits for the relay thread to have closed its websockets (seconds).
+CLOSE_WAIT = 10.0
+
 
 @dataclass(frozen=True)
 class EngineSettings(UpstreamSettings):
@@ -84,7 +87,8 @@ class Engine:
                 waits.append(asyncio.wrap_future(pipe.loop.run(shut)))
             else:
                 shut()
-        await asyncio.gather(*waits)
+        if waits:  # bounded: the relay's callbacks never block, but a stop must not hang
+            await asyncio.wait(waits, timeout=CLOSE_WAIT)
         await self.upstream.close()
 
 

@@ -188,6 +188,16 @@ _shared: RelayLoop | None = None
 _shared_lock = threading.Lock()
 
 
+def _forget_in_child() -> None:
+    """A forked child has no relay thread: it starts its own on first use."""
+    global _shared, _shared_lock
+    _shared, _shared_lock = None, threading.Lock()
+
+
+if AVAILABLE:
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def shared_loop() -> RelayLoop | None:
     """The process's relay loop, started on first use; None where the platform has no epoll."""
     global _shared
