@@ -14,6 +14,8 @@ Rules:
 - A long payload between two plain sockets is spliced: once a frame's header is checked and at
   least ``SPLICE_MIN`` of its payload is still to come, those bytes go from socket to socket inside
   the kernel (``sockside.py``), and the relay reads the next header itself.
+- Between two plain sockets the pipe runs on the relay's own thread (``relayloop.py``), so a
+  busy server loop does not hold messages up; with a client on TLS it runs on the server's loop.
 - Whichever side ends first ends the other; a close frame that went by is relayed as it was.
 - Every wait is bounded: connecting by ``connect_timeout``, the backend's 101 by ``read_timeout``,
   and a client that stops answering pings is let go.
