@@ -49,10 +49,9 @@ _ANY = select.EPOLLERR | select.EPOLLHUP if AVAILABLE else 0
 class Timer:
     """A call at a time; ``cancel()`` before it is due and it never runs."""
 
-    __slots__ = ("when", "callback", "cancelled")
+    __slots__ = ("callback", "cancelled")
 
-    def __init__(self, when: float, callback: Callable[[], object]) -> None:
-        self.when = when
+    def __init__(self, callback: Callable[[], object]) -> None:
         self.callback = callback
         self.cancelled = False
 
@@ -63,7 +62,7 @@ class Timer:
 class RelayLoop:
     """Readiness callbacks, timers and cross-thread calls on one daemon thread."""
 
-    def __init__(self, name: str = "jupyter-server-proxy relay") -> None:
+    def __init__(self) -> None:
         self._epoll = select.epoll()
         self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._epoll.register(self._wake, select.EPOLLIN)
@@ -74,13 +73,12 @@ class RelayLoop:
         self._posted: deque[Callable[[], object]] = deque()
         self._timers: list[tuple[float, int, Timer]] = []
         self._order = itertools.count()  # ties in the timer heap go in the order of calls
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="jupyter-server-proxy relay", daemon=True
+        )
         self._thread.start()
 
     # -- the asyncio-shaped subset the relay uses (this thread only) -------------------------
-
-    def time(self) -> float:
-        return time.monotonic()
 
     def add_reader(self, fd: int, callback: Callable[[], object]) -> None:
         self._readers[fd] = callback
@@ -102,8 +100,8 @@ class RelayLoop:
         self._ready.append(callback)
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
-        timer = Timer(time.monotonic() + delay, callback)
-        heapq.heappush(self._timers, (timer.when, next(self._order), timer))
+        timer = Timer(callback)
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._order), timer))
         return timer
 
     # -- from any thread ---------------------------------------------------------------------
