@@ -4,7 +4,7 @@ configurable-http-proxy, on the same workloads in the same run.
     python bench/run.py [--quick] [--only WORKLOAD ...] [--targets T ...] [--reps N]
                         [--out bench/results.md]
 
-Workloads: download upload small ws32 ws1m coldstart. Targets: direct ours peer chp.
+Workloads: download upload small ws32 ws1m wsload coldstart. Targets: direct ours peer chp.
 
 Every target is measured the same way. Repetitions interleave the targets, and the order of the
 targets rotates from one repetition to the next, so slow drifts of this noisy machine hit each
@@ -50,7 +50,7 @@ PEER = f"peer {PEER_VERSION}"
 TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp"}
 WARM = "ours, warm server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "coldstart")
+WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "wsload", "coldstart")
 #: No single measurement may take longer than this (seconds); every loop also has a fixed count.
 STEP_LIMIT = 120.0
 #: A run never starts a new measurement after this many seconds (full / quick).
@@ -511,6 +511,57 @@ async def ws_echo(t: Target, size: int, count: int, limit: float) -> tuple[float
     return size * n / elapsed / 1e6, size * (n + 3) / 1e6
 
 
+#: Run in its own process beside ``ws_echo_under_download``'s echo: downloads of 64 MiB one after
+#: another until its deadline; "go" once the first is done, so the echo starts under load.
+_LOADER = """
+import sys, time, json
+sys.path.insert(0, sys.argv[1])
+import lean
+url, headers, deadline = sys.argv[2], json.loads(sys.argv[3]), time.monotonic() + float(sys.argv[4])
+size = 64 << 20
+lean.download(url, headers, size, deadline)
+print("go", flush=True)
+while time.monotonic() < deadline:
+    lean.download(url, headers, size, deadline)
+"""
+
+
+ECHO_SPAN = 5.0
+
+
+async def ws_echo_under_download(t: Target, count: int, limit: float) -> tuple[float, float]:
+    """32-byte echo round trips/s on one websocket while another process downloads through
+    the same target without pause: what a chatty app's websocket gets while the proxy is
+    busy with a big transfer."""
+    loader = spawn(
+        [
+            sys.executable,
+            "-c",
+            _LOADER,
+            str(HERE),
+            t.url(f"bytes/{64 << 20}"),
+            json.dumps(t.headers),
+            str(limit),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert loader.stdout is not None and loader.stderr is not None
+        if loader.stdout.readline().strip() != b"go":  # (bounded: the loader's own deadline)
+            err = loader.stderr.read().decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"the download beside the echo failed: {err[-1:] or '?'}")
+        # at most ECHO_SPAN of echoing (ws_echo stops at 0.8 of its limit): a busy relay
+        # can be slow here (chp made ~50 round trips/s), and the rate is what is measured
+        return await ws_echo(t, 32, count, min(limit, ECHO_SPAN / 0.8))
+    finally:
+        stop(loader)
+        if loader.stdout is not None:
+            loader.stdout.close()
+        if loader.stderr is not None:
+            loader.stderr.close()
+
+
 def cold_start_direct(poll_s: float, limit: float) -> float:
     """ms from starting the app by hand to its first 200, polling it every `poll_s`."""
     port = free_port()
@@ -763,6 +814,8 @@ def check(row: Row) -> tuple[str, str]:
         vs("chp", 1)
     elif row.key == "ws1m":
         vs("chp", 1.5)
+    elif row.key == "wsload":
+        parts.append((None, "no target: for information"))
     elif row.key == "coldstart":
         if row.has("direct"):
             over = row.median("ours") - row.median("direct")
@@ -1027,6 +1080,15 @@ def main() -> int:
                 )
             )
 
+        if "wsload" in only:
+            plan.append(
+                (
+                    Row("wsload", "websocket echo 32 B during a download", "round trips/s"),
+                    lambda t, lim: ws_echo_under_download(t, ws_n, lim),
+                    True,
+                )
+            )
+
         for row, fn, _ in plan:
             print(f"== {row.title}", flush=True)
             for rep in range(reps):
@@ -1058,7 +1120,7 @@ def main() -> int:
                         continue
                     row.add(t.name, rep, value, rss[0])
                     cpu = ""
-                    if t.pid and cpu0 >= 0:
+                    if t.pid and cpu0 >= 0 and row.key != "wsload":  # (that CPU is the download's)
                         per = row.add_cpu(t.name, (cpu_ticks(t.pid) - cpu0) / CLK_TCK, units)
                         cpu = f", CPU {fmt(per)} {row.cpu_unit}"
                     print(
