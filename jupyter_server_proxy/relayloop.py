@@ -33,7 +33,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +105,8 @@ class RelayLoop:
 
     # -- from any thread ---------------------------------------------------------------------
 
-    def call_soon_threadsafe(self, callback: Callable[..., object], *args: Any) -> None:
-        self._posted.append((lambda: callback(*args)) if args else callback)
+    def call_soon_threadsafe(self, callback: Callable[[], object]) -> None:
+        self._posted.append(callback)
         os.eventfd_write(self._wake, 1)
 
     def run(self, fn: Callable[[], object]) -> concurrent.futures.Future[None]:

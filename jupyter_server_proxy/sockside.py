@@ -127,7 +127,6 @@ class SocketSide:
         #: Frames we write to this side must be masked: it is the server (RFC 6455 §5.3).
         self.masked = masked
         self._fd = sock.fileno()
-        self._loop: Loop | None = None  # the relay's, from ``attach``
         self._relay: Relay | None = None
         self._early = early  # read before the relay started
         self._out = bytearray()
@@ -145,7 +144,6 @@ class SocketSide:
         """Start relaying, beginning with anything read before. From here on the side runs
         on ``relay.loop`` only."""
         self._relay = relay
-        self._loop = relay.loop
         early, self._early = self._early, b""
         if early:
             relay.received(self, early)
@@ -185,8 +183,8 @@ class SocketSide:
             return
         self._closing = True
         self._cancel_moves()
-        if self._out and self._loop is not None:
-            self._flush_timer = self._loop.call_later(FLUSH_LIMIT, self._close_now)
+        if self._out and self._relay is not None:
+            self._flush_timer = self._relay.loop.call_later(FLUSH_LIMIT, self._close_now)
             self._sync()
         else:
             self._close_now()
@@ -232,8 +230,8 @@ class SocketSide:
         write = bool(self._out) or (self._move_in is not None and self._move_in.stalled)
         if read == self._reading and write == self._writing:
             return
-        loop = self._loop
-        assert loop is not None, "a side registers nothing before it is attached"
+        assert self._relay is not None, "a side registers nothing before it is attached"
+        loop = self._relay.loop
         if read != self._reading:
             if read:
                 loop.add_reader(self._fd, self._readable)
@@ -290,8 +288,8 @@ class SocketSide:
         """A write failed: the peer is gone. The relay hears of it from the loop, not from
         inside its own call to ``write``."""
         self._close_now()
-        if self._loop is not None:
-            self._loop.call_soon(self._report_end)
+        if self._relay is not None:
+            self._relay.loop.call_soon(self._report_end)
 
     def _lost(self) -> None:
         self._close_now()
