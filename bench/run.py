@@ -978,6 +978,13 @@ def main() -> int:
         default=5.0,
         help="cold start: how often the hand-started app is polled (default 5 ms)",
     )
+    parser.add_argument(
+        "--cpus",
+        default=None,
+        metavar="LIST",
+        help="run everything (load generator, backend, every target) on these CPUs only, e.g. 0: "
+        "each target's own cost without cross-CPU wake-ups; for diagnosis, not for the targets",
+    )
     parser.add_argument("--out", default=str(HERE / "results.md"))
     parser.add_argument(
         "--profile",
@@ -992,6 +999,12 @@ def main() -> int:
     ]
     if bad:
         parser.error(f"unknown workload or target: {' '.join(bad)}")
+    if args.cpus:
+        try:
+            # inherited by every process and thread started from here on
+            os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
+        except (ValueError, OSError) as e:
+            parser.error(f"--cpus {args.cpus}: {e}")
 
     # SIGTERM (a timeout, a CI stop) unwinds like Ctrl-C, so `finally` stops every process.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1230,6 +1243,14 @@ def main() -> int:
         for extra in ("/api/status", WARM):
             if any(r.has(extra) for r in rows):
                 columns.append(extra)
+        if args.cpus:
+            notes.insert(
+                0,
+                f"Pinned with --cpus {args.cpus}: the load generator, the backend and every target "
+                "share these CPUs, so no message waits for a wake-up on another CPU and each "
+                "target's own cost decides. A diagnostic: the targets are judged on a run "
+                "without --cpus.",
+            )
         load_after = os.getloadavg()
         notes.append(
             f"Load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}; "
