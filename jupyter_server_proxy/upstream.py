@@ -38,6 +38,7 @@ import httptools
 from .core.errors import UpstreamTimeout, UpstreamUnavailable
 from .core.headers import Headers
 from .core.routing import Target
+from .tcptune import unpaced_to_loopback
 
 #: The largest single read from a backend, and how much of a response body may wait in memory
 #: for a consumer before reading stops.
@@ -436,6 +437,7 @@ async def connect(
         ) from e
     except OSError as e:
         raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
+    unpaced_to_loopback(transport.get_extra_info("socket"))
     return transport
 
 
