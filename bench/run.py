@@ -1000,11 +1000,15 @@ def main() -> int:
     if bad:
         parser.error(f"unknown workload or target: {' '.join(bad)}")
     if args.cpus:
+        usable = os.sched_getaffinity(0)
+        names = ",".join(map(str, sorted(usable)))
         try:
-            # inherited by every process and thread started from here on
-            os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})
-        except (ValueError, OSError) as e:
-            parser.error(f"--cpus {args.cpus}: {e}")
+            cpus = {int(c) for c in args.cpus.split(",")}
+        except ValueError:
+            parser.error(f"--cpus {args.cpus}: a comma-separated list of CPU numbers ({names})")
+        if not cpus <= usable:
+            parser.error(f"--cpus {args.cpus}: this process may use CPUs {names} only")
+        os.sched_setaffinity(0, cpus)  # inherited by every process and thread started from here on
 
     # SIGTERM (a timeout, a CI stop) unwinds like Ctrl-C, so `finally` stops every process.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
