@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import ssl
@@ -27,14 +28,32 @@ import pytest
 HERE = Path(__file__).parent
 ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
 
+# This test run's own marks, so that its leak checks see only what it started itself: a demo
+# left running, another user's socket directories or a second test run on the same machine
+# never fail a test. Every process a test starts inherits the environment, daemons included,
+# and every temporary directory (the servers' private socket directories among them) is made
+# under a TMPDIR of this run's own.
+RUN_MARK = "JSP_TEST_RUN=" + secrets.token_hex(8)
+os.environ["JSP_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
+os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="jsp-test-run-")
+tempfile.tempdir = None  # tempfile caches the directory it chose before
+
 
 def _socket_dirs() -> set[str]:
     root = tempfile.gettempdir()
     return {d for d in os.listdir(root) if d.startswith("jupyter-server-proxy-")}
 
 
+def _of_this_run(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return RUN_MARK.encode() in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def live_processes() -> list[tuple[int, str]]:
-    """(pid, command line) of every live (not zombie) process on the machine."""
+    """(pid, command line) of every live (not zombie) process this test run started."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -44,13 +63,13 @@ def live_processes() -> list[tuple[int, str]]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if alive(int(entry)):
+        if alive(int(entry)) and _of_this_run(int(entry)):
             found.append((int(entry), cmd))
     return found
 
 
 def _test_app_processes() -> list[str]:
-    """Command lines of live processes running one of our test apps or backends."""
+    """Command lines of live processes of this run running one of our test apps or backends."""
     return [
         f"{pid}: {cmd}"
         for pid, cmd in live_processes()
@@ -68,6 +87,7 @@ def nothing_left_behind() -> Iterator[None]:
     assert not leftovers, f"socket directories left behind: {sorted(leftovers)}"
     procs = _test_app_processes()
     assert not procs, "processes left running:\n" + "\n".join(procs)
+    shutil.rmtree(os.environ["TMPDIR"], ignore_errors=True)
 
 
 def free_port() -> int:
