@@ -82,8 +82,18 @@ class ListApp(JupyterApp):
 
 class ServerProxyApp(JupyterApp):
     name = "jupyter-server-proxy"
-    description = "Tools for jupyter-server-proxy."
-    subcommands = {"list": (ListApp, ListApp.description.splitlines()[0])}
+    description = (
+        "Tools for jupyter-server-proxy, which starts web apps beside a Jupyter server and "
+        "proxies authenticated traffic to them. Run `jupyter server-proxy list` to see the apps "
+        "a server would offer."
+    )
+    subcommands = {
+        "list": (
+            ListApp,
+            "List every app the server would offer, where each came from (config or plugin), "
+            "and why any was left out.",
+        )
+    }
 
     def start(self) -> None:
         if self.subapp is None:

@@ -40,3 +40,21 @@ def test_clean_config_exits_zero_and_quiet_prints_nothing(tmp_path: Path) -> Non
     result = run_list(tmp_path, "--quiet")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def test_help_is_complete_sentences(tmp_path: Path) -> None:
+    """The command's help and its subcommand's summary end their sentences (they used to be cut
+    at the docstring's first line break)."""
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path), PYTHONWARNINGS="")
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter_server_proxy.cli", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.split("\nlist\n", 1)[1].strip().splitlines()[0]
+    assert summary.endswith("left out."), summary
+    assert result.stdout.split("\n\n", 1)[0].rstrip().endswith("would offer.")
