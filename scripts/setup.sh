@@ -18,7 +18,7 @@ fi
 ext_dir="$(python3 -c 'import sys; print(sys.prefix)')/share/jupyter/labextensions/@jupyterhub/jupyter-server-proxy"
 if [ -L "$ext_dir" ]; then rm -f "$ext_dir"; fi
 
-echo "== pip: jupyter-server-proxy[test] and the demo plugin"
+echo "== pip: jupyter-server-proxy[test] and the demo plugin (builds the JupyterLab extension with npm)"
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 if [ -f examples/hello/pyproject.toml ]; then
   python3 -m pip install -q --disable-pip-version-check --no-deps -e examples/hello
