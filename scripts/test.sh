@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh machine, then run every test:
-# lint (ruff), types (mypy --strict), the TypeScript unit tests, and pytest (unit, integration
-# against real Jupyter servers and backends, and real-browser tests in Debian's chromium).
+# lint (ruff), types (mypy --strict), the TypeScript unit tests, and pytest (unit; integration
+# against real Jupyter servers and backends; the documentation site, built with warnings as
+# errors; and real-browser tests in Debian's chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

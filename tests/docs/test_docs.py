@@ -96,12 +96,12 @@ def test_openapi_names_every_route_and_no_other() -> None:
 
 
 def python_samples() -> Iterator[tuple[str, str]]:
-    """(page, code) of every config sample in the docs: a ```python block whose first line is
-    ``# jupyter_server_config.py``."""
-    for page in sorted(DOCS.rglob("*.md")):
+    """(page, code) of every config sample in the docs and the README: a ```python block whose
+    first line is ``# jupyter_server_config.py``."""
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]:
         for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
             if block.startswith("# jupyter_server_config.py"):
-                yield str(page.relative_to(DOCS)), block
+                yield str(page.relative_to(DOCS.parent)), block
 
 
 SAMPLES = list(python_samples())
