@@ -4,7 +4,8 @@ configurable-http-proxy, on the same workloads in the same run.
     python bench/run.py [--quick] [--only WORKLOAD ...] [--targets T ...] [--reps N]
                         [--out bench/results.md]
 
-Workloads: download upload small ws32 ws1m wsload coldstart. Targets: direct ours peer chp.
+Workloads: download upload small ws32 ws1m wsload coldstart. Targets: direct ours peer chp, and
+with ``--baseline REV`` this repo's package as it was at REV (base), for before/after in one run.
 
 Every target is measured the same way. Repetitions interleave the targets, and the order of the
 targets rotates from one repetition to the next, so slow drifts of this noisy machine hit each
@@ -47,7 +48,9 @@ WORK = HERE / ".work"
 BACKEND_PY = HERE / "backend.py"
 PEER_VERSION = "4.6.0"
 PEER = f"peer {PEER_VERSION}"
-TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp"}
+TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp", "base": "base"}
+#: With --baseline REV: where that revision's package was extracted (PYTHONPATH of target "base").
+_BASELINE: list[Path] = []
 WARM = "ours, warm server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "wsload", "coldstart")
@@ -278,10 +281,15 @@ def jupyter_server_cmd(python: str) -> list[str]:
     return [str(script)] if script.exists() else [python, "-m", "jupyter_server"]
 
 
-def start_jupyter(python: str, config: str = "") -> tuple[subprocess.Popen[bytes], str, str, Path]:
-    """A real jupyter server with isolated config/data/runtime dirs, token auth, a free port."""
+def start_jupyter(
+    python: str, config: str = "", pythonpath: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+    """A real jupyter server with isolated config/data/runtime dirs, token auth, a free port;
+    with ``pythonpath``, its ``jupyter_server_proxy`` is imported from there."""
     root = Path(tempfile.mkdtemp(prefix="server-", dir=_TMP[0] if _TMP else None))
     env = clean_env()
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     for d in ("config", "data", "runtime"):
         (root / d).mkdir()
     env.update(
@@ -349,6 +357,38 @@ def ensure_peer() -> str:
     return str(python)
 
 
+def ensure_baseline(rev: str) -> Path:
+    """The package as it was at ``rev`` (``git archive`` of jupyter_server_proxy/), for a
+    before/after comparison in one run: target ``base`` imports it through PYTHONPATH, with
+    everything else (Python, jupyter_server, tornado) the same as ``ours``."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", rev],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    out = WORK / f"baseline-{sha}"
+    if not (out / "jupyter_server_proxy" / "__init__.py").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", sha, "jupyter_server_proxy"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    TARGET_NAMES["base"] = f"ours at {sha}"
+    return out
+
+
+def target_python(key: str) -> tuple[str, Path | None]:
+    """(python, PYTHONPATH) a Jupyter-server target runs with."""
+    if key == "peer":
+        return ensure_peer(), None
+    if key == "base":
+        return sys.executable, _BASELINE[0]
+    return sys.executable, None
+
+
 def ensure_chp() -> str:
     """configurable-http-proxy from npm in bench/.work/chp (installed once)."""
     prefix = WORK / "chp"
@@ -375,9 +415,9 @@ def start_target(key: str, backend_port: int) -> Target:
     backend = f"http://127.0.0.1:{backend_port}/"
     if key == "direct":
         return Target("direct", backend)
-    if key in ("ours", "peer"):
-        python = sys.executable if key == "ours" else ensure_peer()
-        proc, base, token, root = start_jupyter(python)
+    if key in ("ours", "peer", "base"):
+        python, pythonpath = target_python(key)
+        proc, base, token, root = start_jupyter(python, pythonpath=pythonpath)
         t = Target(
             key,
             f"{base}proxy/{backend_port}/",
@@ -614,14 +654,14 @@ def cold_start_server(
     With `warm` (ours only), the app is then stopped through the lifecycle API and timed once
     more on the same, now warm, server; that time is appended to `warm`. The difference between
     the two shows one-time costs of the server's first proxied request (imports, pools)."""
-    python = sys.executable if key == "ours" else ensure_peer()
+    python, pythonpath = target_python(key)
     tag = f"jsp-bench-{secrets.token_hex(6)}"
     config = (
         "c.ServerProxy.servers = {'benchapp': {'command': "
         f"[{sys.executable!r}, {str(BACKEND_PY)!r}, '--port', '{{port}}', '--tag', {tag!r}], "
         "'timeout': 30}}\n"
     )
-    proc, base, token, root = start_jupyter(python, config)
+    proc, base, token, root = start_jupyter(python, config, pythonpath)
     headers = {"Authorization": f"token {token}"}
     try:
         wait_idle(proc.pid)
@@ -899,6 +939,7 @@ def versions() -> list[str]:
 def render(
     rows: list[Row], columns: list[str], reps: int, header: list[str], notes: list[str]
 ) -> str:
+    base = TARGET_NAMES["base"]  # the --baseline revision's name, when it was measured
     out = [
         "# Benchmark results",
         "",
@@ -913,8 +954,10 @@ def render(
         "",
         "| workload | "
         + " | ".join(columns)
-        + " | ours/direct | ours/peer | ours/chp | vs targets | result |",
-        "|---" * (len(columns) + 6) + "|",
+        + " | ours/direct | ours/peer | ours/chp"
+        + (" | ours/base" if base in columns else "")
+        + " | vs targets | result |",
+        "|---" * (len(columns) + 6 + (base in columns)) + "|",
     ]
     for row in rows:
         cells = []
@@ -943,7 +986,9 @@ def render(
         out.append(
             f"| {row.title} ({row.unit}) | "
             + " | ".join(cells)
-            + f" | {ratio('direct')} | {ratio(PEER)} | {ratio('chp')} | {text} | **{verdict}** |"
+            + f" | {ratio('direct')} | {ratio(PEER)} | {ratio('chp')}"
+            + (f" | {ratio(base)}" if base in columns else "")
+            + f" | {text} | **{verdict}** |"
         )
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
@@ -969,7 +1014,14 @@ def main() -> int:
         "--targets",
         nargs="+",
         default=["direct", "ours", "peer", "chp"],
-        help="a subset of: direct ours peer chp",
+        help="a subset of: direct ours peer chp (base is added by --baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also run this repo's package as it was at git revision REV (target 'base'), for "
+        "a before/after comparison in one run; the table gains an ours/base column",
     )
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
     parser.add_argument(
@@ -999,6 +1051,15 @@ def main() -> int:
     ]
     if bad:
         parser.error(f"unknown workload or target: {' '.join(bad)}")
+    if "base" in args.targets and not args.baseline:
+        parser.error("target base needs --baseline REV")
+    if args.baseline:
+        try:
+            _BASELINE.append(ensure_baseline(args.baseline))
+        except subprocess.CalledProcessError as e:
+            parser.error(f"--baseline {args.baseline}: not a git revision here ({e.stderr})")
+        if "base" not in args.targets:
+            args.targets.append("base")
     if args.cpus:
         usable = os.sched_getaffinity(0)
         names = ",".join(map(str, sorted(usable)))
@@ -1183,7 +1244,7 @@ def main() -> int:
         if "coldstart" in only:
             print("== named app cold start", flush=True)
             row = Row("coldstart", "named app: first request to first 200", "ms", False)
-            keys = [k for k in ("direct", "ours", "peer") if k in args.targets]
+            keys = [k for k in ("direct", "ours", "peer", "base") if k in args.targets]
             # one start is noisier than a stream of requests: more repetitions (each ~4-8 s)
             cold_reps = args.reps or (5 if quick else 9)
             for rep in range(cold_reps):
