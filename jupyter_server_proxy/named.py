@@ -231,12 +231,24 @@ class BadTargetHandler(JupyterHandler):
     post = put = delete = patch = options = head = get
 
 
+def app_route_names(name: str) -> tuple[str, str]:
+    """The tornado names of an app's two routes, by which they are found again (their patterns
+    may equal a route of Jupyter's: ``/api$``)."""
+    return f"jupyter-server-proxy app {name} (add slash)", f"jupyter-server-proxy app {name}"
+
+
 def named_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
     out: list[Any] = []
     for name, spec in specs.items():
         pattern = re.escape(name)
-        out.append((url_path_join(base_url, pattern), AddSlashHandler))
+        slash, proxy = app_route_names(name)
+        out.append((url_path_join(base_url, pattern), AddSlashHandler, {}, slash))
         out.append(
-            (url_path_join(base_url, pattern) + r"(/.*)", SuperviseAndProxyHandler, {"spec": spec})
+            (
+                url_path_join(base_url, pattern) + r"(/.*)",
+                SuperviseAndProxyHandler,
+                {"spec": spec},
+                proxy,
+            )
         )
     return out
