@@ -176,3 +176,39 @@ def drop_routes(router: Any, names: frozenset[str]) -> None:
         elif rule.name in names:
             rules.remove(rule)
             getattr(router, "named_rules", {}).pop(rule.name, None)
+
+
+#: Route prefixes of the frontends usually installed beside us (JupyterLab, Notebook 7,
+#: nbclassic), for ``jupyter server-proxy list``, which starts no server to read them from.
+FRONTEND_PREFIXES = (
+    "lab",
+    "doc",
+    "tree",
+    "notebooks",
+    "edit",
+    "consoles",
+    "terminals",
+    "nbclassic",
+)
+
+
+def known_route_owners() -> list[RouteOwner]:
+    """Without a server: the routes of jupyter_server's own handler modules, the login pages,
+    ours, and ``FRONTEND_PREFIXES``. (A running server reads its routes instead.)"""
+    import importlib
+
+    from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
+
+    modules = [m for ms in JUPYTER_SERVICE_HANDLERS.values() for m in ms or ()]
+    modules.append("jupyter_server.base.handlers")
+    pairs: list[tuple[str, Any]] = []
+    for module in modules:
+        pairs += [(h[0], h[1]) for h in importlib.import_module(module).default_handlers]
+    pairs += [(r[0], r[1]) for r in routes("/", ServerProxy(), {})]
+    owners = [RouteOwner(p, f"{h.__module__}.{h.__qualname__}") for p, h in pairs]
+    owners += [
+        RouteOwner(rf"/{p}/.*", "the static routes of jupyter_server")
+        for p in ("static", "login", "logout")
+    ]
+    owners += [RouteOwner(rf"/{p}/.*", "a frontend usually installed") for p in FRONTEND_PREFIXES]
+    return owners
