@@ -5,7 +5,6 @@ reported, and Jupyter keeps working."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -98,5 +97,3 @@ def test_lifecycle_api_does_not_offer_left_out_apps(server: JupyterServer) -> No
     names = {s["name"] for s in json.loads(body)["servers"]}
     assert not names & CLASHING
     assert get(server, "server-proxy/api/servers/lab")[0] == 404
-
-
