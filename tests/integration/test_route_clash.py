@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from jupyter_server_proxy.routes import takes_app_paths
 from tests.conftest import HERE, JupyterServer
 
 ECHO = str(HERE / "backends" / "echo.py")
@@ -97,3 +98,31 @@ def test_lifecycle_api_does_not_offer_left_out_apps(server: JupyterServer) -> No
     names = {s["name"] for s in json.loads(body)["servers"]}
     assert not names & CLASHING
     assert get(server, "server-proxy/api/servers/lab")[0] == 404
+
+
+@pytest.mark.parametrize("base", ["/", "/user/alice/"])
+@pytest.mark.parametrize(
+    ("pattern", "names"),
+    [
+        (r"api/status$", {"api"}),  # a literal first segment
+        (r"api$", {"api"}),
+        (r"api/kernels?$", {"api"}),  # a quantifier takes back the last literal
+        (
+            r"(?P<mode>lab|doc)(?P<workspace>/workspaces/[a-z]+)?(?P<tree>/tree/.*)?$",
+            {"lab", "doc"},
+        ),
+        (r"lab/.*$", {"lab"}),
+        (r"tree(.*)$", {"tree"}),  # Notebook's tree, and not "trees"
+        (r"(robots\.txt)$", {"robots.txt"}),
+        (r"kernelspecs/(?P<kernel_name>[\w\.\-%]+)/(?P<path>.*)$", {"kernelspecs"}),
+        (r".*/$", set()),  # the trailing-slash redirect: a catch-all
+        (r"$", set()),
+    ],
+)
+def test_which_names_a_route_takes(base: str, pattern: str, names: set[str]) -> None:
+    """A route takes an app's name when it serves ``{base}{name}`` or a path under it; a
+    catch-all takes none."""
+    candidates = {"api", "apis", "lab", "doc", "tree", "trees", "robots.txt", "kernelspecs", "x"}
+    full = base + pattern
+    assert {n for n in candidates if takes_app_paths(full, base, n)} == names
+    assert not takes_app_paths("(.*)$", base, "api")
