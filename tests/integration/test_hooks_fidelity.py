@@ -81,7 +81,11 @@ c.ServerProxy.servers = {{
     "brokenenv": echo(environment=no_environment),
     "badtemplate": echo(request_headers_override={{"X-A": "{{nope}}"}}),
 }}
-c.ServerProxy.non_service_rewrite_response = record
+def no_boom(path):
+    if "boom" in path:
+        raise ZeroDivisionError("boom in " + path)
+
+c.ServerProxy.non_service_rewrite_response = [record, no_boom]
 """
 
 
@@ -247,3 +251,12 @@ def test_failing_user_code_is_named(
         assert word in log
     if "callable" in words[1]:
         assert "jupyter_server_config.py, line" in message
+
+
+def test_failing_non_service_hook_is_named(server: JupyterServer, backend: Backend) -> None:
+    """A non_service_rewrite_response hook that raises: 500 naming the setting and the hook."""
+    status, _, body = run(get(server, f"proxy/{backend.port}/echo/boom", Accept="text/html"))
+    assert status == 500
+    said = "c.ServerProxy: its non_service_rewrite_response callable no_boom raised"
+    assert said.replace("'", "&#x27;") in body.decode() or said in body.decode()
+    assert "ZeroDivisionError: boom in /echo/boom" in server.log()
