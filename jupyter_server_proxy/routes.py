@@ -178,37 +178,28 @@ def drop_routes(router: Any, names: frozenset[str]) -> None:
             getattr(router, "named_rules", {}).pop(rule.name, None)
 
 
-#: Route prefixes of the frontends usually installed beside us (JupyterLab, Notebook 7,
-#: nbclassic), for ``jupyter server-proxy list``, which starts no server to read them from.
-FRONTEND_PREFIXES = (
-    "lab",
-    "doc",
-    "tree",
-    "notebooks",
-    "edit",
-    "consoles",
-    "terminals",
-    "nbclassic",
-)
+#: For ``jupyter server-proxy list``, which starts no server to read routes from: the first path
+#: segments that jupyter_server 2.x serves itself (read off its routing table), and those of the
+#: frontends usually installed beside it (JupyterLab, Notebook 7, nbclassic). Importing the
+#: server's handler modules instead would import nbconvert, seconds of a CLI's time.
+KNOWN_PREFIXES = {
+    "jupyter_server": (
+        "api", "files", "view", "nbconvert", "kernelspecs", "login", "logout", "static",
+        "custom", "nbextensions", "terminals", "metrics", "robots.txt", "favicon.ico",
+    ),
+    "a frontend (JupyterLab, Notebook, nbclassic)": (
+        "lab", "doc", "tree", "notebooks", "edit", "consoles", "nbclassic",
+    ),
+}  # fmt: skip
 
 
 def known_route_owners() -> list[RouteOwner]:
-    """Without a server: the routes of jupyter_server's own handler modules, the login pages,
-    ours, and ``FRONTEND_PREFIXES``. (A running server reads its routes instead.)"""
-    import importlib
-
-    from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
-
-    modules = [m for ms in JUPYTER_SERVICE_HANDLERS.values() for m in ms or ()]
-    modules.append("jupyter_server.base.handlers")
-    pairs: list[tuple[str, Any]] = []
-    for module in modules:
-        pairs += [(h[0], h[1]) for h in importlib.import_module(module).default_handlers]
-    pairs += [(r[0], r[1]) for r in routes("/", ServerProxy(), {})]
-    owners = [RouteOwner(p, f"{h.__module__}.{h.__qualname__}") for p, h in pairs]
-    owners += [
-        RouteOwner(rf"/{p}/.*", "the static routes of jupyter_server")
-        for p in ("static", "login", "logout")
+    """Without a server: ``KNOWN_PREFIXES`` and our own routes. (A server reads its routes.)"""
+    owners = [
+        RouteOwner(rf"/{re.escape(prefix)}(/.*)?$", f"a route of {who}")
+        for who, prefixes in KNOWN_PREFIXES.items()
+        for prefix in prefixes
     ]
-    owners += [RouteOwner(rf"/{p}/.*", "a frontend usually installed") for p in FRONTEND_PREFIXES]
+    for pattern, handler, *_ in routes("/", ServerProxy(), {}):
+        owners.append(RouteOwner(pattern, f"{handler.__module__}.{handler.__qualname__}"))
     return owners

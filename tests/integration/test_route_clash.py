@@ -126,3 +126,23 @@ def test_which_names_a_route_takes(base: str, pattern: str, names: set[str]) -> 
     full = base + pattern
     assert {n for n in candidates if takes_app_paths(full, base, n)} == names
     assert not takes_app_paths("(.*)$", base, "api")
+
+
+def test_the_clis_list_covers_jupyter_servers_own_routes() -> None:
+    """``jupyter server-proxy list`` knows jupyter_server's prefixes from a list (it starts no
+    server); every route of the server's own handler modules is covered by it."""
+    import importlib
+
+    from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
+
+    from jupyter_server_proxy.routes import KNOWN_PREFIXES, literal_prefix
+
+    modules = [m for ms in JUPYTER_SERVICE_HANDLERS.values() for m in ms or ()]
+    modules.append("jupyter_server.base.handlers")
+    firsts = set()
+    for module in modules:
+        for route in importlib.import_module(module).default_handlers:
+            first = literal_prefix(route[0]).lstrip("/").partition("/")[0]
+            if first:
+                firsts.add(first)
+    assert firsts and firsts <= set(KNOWN_PREFIXES["jupyter_server"]), firsts
