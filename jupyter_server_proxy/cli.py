@@ -58,6 +58,20 @@ def report(specs: dict[str, ServerSpec], problems: list[Problem]) -> str:
     return "\n".join(out)
 
 
+def leave_out_route_clashes(specs: dict[str, ServerSpec]) -> list[Problem]:
+    """As the server does: an app named after one of Jupyter's routes is left out."""
+    from .routes import known_route_owners, route_clash
+
+    owners = known_route_owners()
+    problems = []
+    for name, spec in list(specs.items()):
+        clash = route_clash(name, "/", owners)
+        if clash is not None:
+            del specs[name]
+            problems.append(Problem(name, spec.source, f"app {name!r}: {clash}"))
+    return problems
+
+
 class ListApp(JupyterApp):
     name = "jupyter-server-proxy-list"
     description = __doc__
@@ -74,6 +88,7 @@ class ListApp(JupyterApp):
         silent = logging.getLogger("jupyter_server_proxy.cli")
         silent.disabled = True
         specs, problems = load_specs(ServerProxy(parent=self), silent)
+        problems += leave_out_route_clashes(specs)
         if not self.quiet:
             print(report(specs, problems))
         left_out = [p for p in problems if "left out" in p.message]

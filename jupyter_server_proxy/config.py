@@ -13,6 +13,7 @@ Rules:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -108,12 +109,17 @@ class ServerProxy(Configurable):
 
     @observe("host_whitelist")
     def _deprecated_whitelist(self, change: dict[str, Any]) -> None:
-        if change["new"] is None:
+        # As the peer: no warning when both names are given the same value (a config kept
+        # working for old and new versions alike), and a UserWarning, which Python shows by
+        # default (a DeprecationWarning raised here, outside __main__, would be hidden).
+        if change["new"] is None or change["new"] == self.host_allowlist:
             return
-        logging.getLogger("jupyter_server_proxy").warning(
+        message = (
             "ServerProxy.host_whitelist is deprecated since jupyter-server-proxy 3.0: "
             "use ServerProxy.host_allowlist"
         )
+        logging.getLogger("jupyter_server_proxy").warning(message)
+        warnings.warn(message, UserWarning, stacklevel=2)
         self.host_allowlist = change["new"]
 
 

@@ -3,19 +3,26 @@
 This is an ``ExtensionApp`` (not a bare module hook) because only extension apps get a
 ``stop_extension`` call when the server stops (Ctrl-C, SIGTERM, ``POST /api/shutdown``), and that
 is where every app we started is stopped, so that no child of ours outlives the server.
+
+An app whose name is one of Jupyter's route prefixes is left out (see ``routes.py``): checked when
+our routes are added, against the server's routes and those of the extensions loaded before us,
+and again once every extension is loaded (``_start_jupyter_server_extension``, called as the
+server starts, before it serves a request).
 """
 
 from __future__ import annotations
 
 import atexit
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
 
-from .config import ServerProxy, load_specs
+from .config import Problem, ServerProxy, load_specs
 from .engine import Engine, EngineSettings
 from .processes import AppManager
 from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
+from .specs import ServerSpec
 
 
 def engine_settings(config: ServerProxy) -> EngineSettings:
@@ -66,6 +73,34 @@ class ServerProxyApp(ExtensionApp):
             ".*",
             routes(base_url, self.server_proxy, web_app.settings[SPECS_KEY]),
         )
+        self.leave_out_route_clashes()
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # Every extension is loaded by now: check against the routes added after ours.
+        self.leave_out_route_clashes()
+
+    def leave_out_route_clashes(self) -> None:
+        """Take out the routes of every app whose name a route of Jupyter's (the server's, an
+        extension's, ours) serves; list it in ``problems`` and the log."""
+        from .named import app_route_names
+        from .routes import drop_routes, route_clash, route_owners
+
+        assert self.serverapp is not None
+        web_app = self.serverapp.web_app
+        base_url = web_app.settings.get("base_url", "/")
+        specs: dict[str, ServerSpec] = web_app.settings[SPECS_KEY]
+        problems: list[Problem] = web_app.settings[PROBLEMS_KEY]
+        ours = frozenset(n for name in specs for n in app_route_names(name))
+        owners = route_owners(web_app.default_router, skip=ours)
+        for name, spec in list(specs.items()):
+            clash = route_clash(name, base_url, owners)
+            if clash is None:
+                continue
+            drop_routes(web_app.default_router, frozenset(app_route_names(name)))
+            del specs[name]
+            problem = Problem(name, spec.source, f"app {name!r}: {clash}")
+            problems.append(problem)
+            self.log.warning("jupyter-server-proxy: %s", problem)
 
     async def stop_extension(self) -> None:
         if self.manager is not None:

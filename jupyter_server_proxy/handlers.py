@@ -420,11 +420,11 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             headers = downstream_response_headers(response.headers)
         except HeaderInjection as e:
             raise UpstreamUnavailable(f"the backend sent an invalid header: {e}") from e
-        headers = self._rewrite_locations(headers, target, context)
         hooks = self._rewrite_hooks()
         if hooks:
-            await self._relay_rewritten(response, headers, hooks, target, path)
+            await self._relay_rewritten(response, headers, hooks, target, context, path)
             return
+        headers = self._rewrite_locations(headers, target, context)
         self._start_response(response.status, response.reason, headers)
         if self.request.method == "HEAD" or response.status in (204, 304):
             await self._finish_quietly()
@@ -492,12 +492,21 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
         return self.rewrite_response
 
+    #: Whose ``rewrite_response`` hooks these are, for an error that names them.
+    _hooks_owner = ("c.ServerProxy", "non_service_rewrite_response")
+
+    def _hook_target(self, target: Target) -> tuple[str, Any]:
+        """``host`` and ``port`` for ``rewrite_response`` hooks, as the peer gives them: the host
+        of the URL (``localhost`` for ``/proxy/<port>/``) and the port as the URL spells it."""
+        return target.host, str(target.port) if target.port is not None else 0
+
     async def _relay_rewritten(
         self,
         response: Response,
         headers: list[tuple[str, str]],
         hooks: Sequence[Callable[..., Any]],
         target: Target,
+        context: str,
         path: str,
     ) -> None:
         limit = self.engine.settings.rewrite_buffer_limit
@@ -514,19 +523,24 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             request=self.request,
             url=str(response.url),
         )
+        host, port = self._hook_target(target)
+        # The peer's ``path`` is the path after the route's prefix, also where the backend
+        # gets the full path (absolute_url).
+        if self.absolute_url and path.startswith(context):
+            path = path[len(context) :] or "/"
+        owner, key = self._hooks_owner
         run_rewrite_hooks(
             hooks,
             rewritable,
-            {
-                "request": self.request,
-                "host": target.host,
-                "port": target.port if target.port is not None else target.unix_socket,
-                "path": path,
-            },
+            {"request": self.request, "host": host, "port": port, "path": path},
+            owner=owner,
+            key=key,
         )
-        new_headers = [
-            (n, v) for n, v in rewritable.headers.get_all() if n.lower() != "content-length"
-        ]
+        new_headers = self._rewrite_locations(
+            [(n, v) for n, v in rewritable.headers.get_all() if n.lower() != "content-length"],
+            target,
+            context,
+        )
         self._start_response(rewritable.code, rewritable.reason, new_headers)
         if self.request.method != "HEAD" and rewritable.code not in (204, 304):
             self.write(rewritable.body)

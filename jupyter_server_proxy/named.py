@@ -24,7 +24,10 @@ from .handlers import AddSlashHandler, ProxyHandler
 from .processes import AppManager, AppState, ManagedApp
 from .settings import MANAGER_KEY
 from .specs import ServerSpec
-from .utils import call_with_asked_args, fill_templates
+from .utils import call_hook, fill_templates_of, hook_name, raised_where
+
+#: Settings key: the apps whose activity rule has raised already (its traceback is logged once).
+_RULE_FAILURES_KEY = "server_proxy_activity_rule_failures"
 
 
 def manager_of(settings: Mapping[str, Any]) -> AppManager:
@@ -63,28 +66,64 @@ class SuperviseAndProxyHandler(ProxyHandler):
             "base_url": self.base_url,
         }
 
+    @property
+    def _owner(self) -> str:
+        return f"app {self.name!r}"
+
+    @property
+    def _hooks_owner(self) -> tuple[str, str]:  # type: ignore[override]
+        return self._owner, "rewrite_response"
+
+    def _hook_target(self, target: Target) -> tuple[str, Any]:
+        """The peer hands a named app's hooks ``localhost`` and the app's port (0 for a unix
+        socket), whatever address it connected to."""
+        return "localhost", target.port or 0
+
     def _request_headers_override(self) -> dict[str, str]:
         return cast(
             dict[str, str],
-            fill_templates(dict(self.spec.request_headers_override), self._template_values()),
+            fill_templates_of(
+                self._owner,
+                "request_headers_override",
+                dict(self.spec.request_headers_override),
+                self._template_values(),
+            ),
         )
 
     def _map_path(self, raw: str) -> str:
         mappath = self.spec.mappath
         if callable(mappath):
-            return str(call_with_asked_args(mappath, {"path": raw}))
+            return str(call_hook(mappath, {"path": raw}, owner=self._owner, key="mappath"))
         return mappath.get(raw, raw)
 
     def _should_record_activity(self) -> bool:
+        """The peer's rules: a callable ``update_last_activity`` gets this handler (hooks call
+        ``request.get_argument(...)``) and alone decides; otherwise ``True`` counts every
+        request but those whose path an ``exclude_last_activity_patterns`` entry matches.
+
+        A rule that raises must not cost the user the request: the activity counts (the
+        default), and the failure is logged, with its traceback the first time for this app."""
         rule = self.spec.update_last_activity
-        path = self.request.path
-        if any(p.search(path) for p in self._excluded):
-            return False
-        if callable(rule):
-            return bool(
-                call_with_asked_args(rule, {"request": self.request, "path": path, "handler": self})
+        if not callable(rule):
+            path = self.request.path
+            return rule and not any(p.search(path) for p in self._excluded)
+        try:
+            return bool(rule(self))
+        except Exception as e:
+            reported: set[str] = self.settings.setdefault(_RULE_FAILURES_KEY, set())
+            first = self.name not in reported
+            reported.add(self.name)
+            self.log.warning(
+                "%s: its update_last_activity callable %s raised %s: %s (%s); "
+                "counting the request as activity",
+                self._owner,
+                hook_name(rule),
+                type(e).__name__,
+                e,
+                raised_where(e),
+                exc_info=first,
             )
-        return bool(rule)
+            return True
 
     def _named_paths(self, path: str) -> tuple[str, str]:
         """(context path ``{base_url}{name}``, raw path after it) for this request."""
@@ -192,12 +231,24 @@ class BadTargetHandler(JupyterHandler):
     post = put = delete = patch = options = head = get
 
 
+def app_route_names(name: str) -> tuple[str, str]:
+    """The tornado names of an app's two routes, by which they are found again (their patterns
+    may equal a route of Jupyter's: ``/api$``)."""
+    return f"jupyter-server-proxy app {name} (add slash)", f"jupyter-server-proxy app {name}"
+
+
 def named_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
     out: list[Any] = []
     for name, spec in specs.items():
         pattern = re.escape(name)
-        out.append((url_path_join(base_url, pattern), AddSlashHandler))
+        slash, proxy = app_route_names(name)
+        out.append((url_path_join(base_url, pattern), AddSlashHandler, {}, slash))
         out.append(
-            (url_path_join(base_url, pattern) + r"(/.*)", SuperviseAndProxyHandler, {"spec": spec})
+            (
+                url_path_join(base_url, pattern) + r"(/.*)",
+                SuperviseAndProxyHandler,
+                {"spec": spec},
+                proxy,
+            )
         )
     return out

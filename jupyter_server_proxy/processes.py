@@ -34,7 +34,7 @@ from typing import Any
 from .core.errors import AppFailed
 from .core.routing import Target
 from .specs import ServerSpec
-from .utils import resolve
+from .utils import HookFailed, resolve
 
 #: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 5 ms. A probe
 #: of a port nobody listens on yet is one refused connect on loopback (tens of microseconds).
@@ -210,13 +210,19 @@ class ManagedApp:
     async def _start_once(self) -> Target:
         target = self._new_target()
         values = self._values(target)
+        owner = f"app {self.spec.name!r}"
         try:
             raw = self.spec.command
-            command = [str(c) for c in resolve(raw if callable(raw) else list(raw), values)]
-            env_extra = resolve(self.spec.environment, values)
-        except Exception as e:  # a template or callable in the user's spec
+            command = [
+                str(c)
+                for c in resolve(
+                    raw if callable(raw) else list(raw), values, owner=owner, key="command"
+                )
+            ]
+            env_extra = resolve(self.spec.environment, values, owner=owner, key="environment")
+        except HookFailed as e:  # a template or callable in the user's spec
             self._cleanup_socket_dir()
-            raise AppFailed(self.spec.name, f"could not build its command: {e}") from e
+            raise AppFailed(self.spec.name, e.reason) from e
         if not command or any(c is None for c in command):
             self._cleanup_socket_dir()
             raise AppFailed(self.spec.name, "its command is empty after filling in templates")

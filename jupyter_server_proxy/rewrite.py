@@ -1,10 +1,15 @@
 """``rewrite_response`` hooks: the peer's interface for changing a backend's response.
 
-A hook is a callable that asks, by parameter name, for any of ``response`` (a
-``RewritableResponse`` with ``.headers``, ``.body``, ``.code``, ``.reason``, to change in place),
-``request`` (tornado's request), ``orig_response`` (a tornado ``HTTPResponse`` of what the backend
-sent), ``host``, ``port`` and ``path``. Hooks run in order; each sees the previous one's changes.
-Only responses that meet a hook are buffered; everything else streams.
+A hook is a callable that asks, by parameter name, for any of:
+- ``response``: a ``RewritableResponse`` (``.headers``, ``.body``, ``.code``, ``.reason``) to change
+  in place; its headers are the backend's, ``Location`` not yet rewritten to the proxy's URL (that
+  happens after the hooks, so a hook may set a backend-relative one);
+- ``orig_response``: what the backend sent, as the peer gives it: a ``RewritableResponse`` of its
+  own that hooks don't change, whose ``.orig_response`` is a tornado ``HTTPResponse``;
+- ``request``: tornado's ``HTTPServerRequest`` of the client's request;
+- ``host``, ``port``, ``path``: as the peer gives them (see ``ProxyHandler._hook_target``).
+Hooks run in order; each sees the previous one's changes. Only responses that meet a hook are
+buffered; everything else streams. A hook that raises gets the client a 500 page naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from tornado import httpclient, httputil
 
-from .utils import call_with_asked_args
+from .utils import call_hook
 
 
 class RewritableResponse:
@@ -36,6 +41,16 @@ class RewritableResponse:
         self._code = code
         self.reason = reason or responses.get(code, "Unknown")
         self.orig_response = orig_response
+
+    def copy(self) -> RewritableResponse:
+        """An independent copy (its own headers) of the response as it is now."""
+        return RewritableResponse(
+            code=self.code,
+            reason=self.reason,
+            headers=httputil.HTTPHeaders(self.headers),
+            body=self.body,
+            orig_response=self.orig_response,
+        )
 
     @property
     def code(self) -> int:
@@ -74,10 +89,17 @@ class RewritableResponse:
 
 
 def run_rewrite_hooks(
-    hooks: Iterable[Callable[..., Any]], response: RewritableResponse, context: Mapping[str, Any]
+    hooks: Iterable[Callable[..., Any]],
+    response: RewritableResponse,
+    context: Mapping[str, Any],
+    *,
+    owner: str,
+    key: str,
 ) -> None:
+    """Run each hook on ``response``; one that raises is a ``HookFailed`` naming ``owner``,
+    ``key`` and the hook."""
     args = dict(context)
     args["response"] = response
-    args["orig_response"] = response.orig_response
+    args["orig_response"] = response.copy()
     for hook in hooks:
-        call_with_asked_args(hook, args)
+        call_hook(hook, args, owner=owner, key=key)

@@ -172,7 +172,7 @@ class ServerSpec:
             "A callable gets the request handler as ``request`` and returns a bool.",
         ),
     )
-    exclude_last_activity_patterns: tuple[str, ...] = field(
+    exclude_last_activity_patterns: tuple[str | re.Pattern[str], ...] = field(
         default=(),
         metadata=_doc(
             "list of regular expressions",
@@ -351,9 +351,15 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     if not isinstance(activity, bool) and not callable(activity):
         raise SpecError(name, "update_last_activity", activity, "True, False or a callable")
     patterns = raw.get("exclude_last_activity_patterns", ())
-    if not _is_str_list(patterns):
-        raise SpecError(name, "exclude_last_activity_patterns", patterns, "a list of regexes")
+    expected = "a list of regexes (strings or compiled re.Pattern objects)"
+    if not isinstance(patterns, (list, tuple)):
+        raise SpecError(name, "exclude_last_activity_patterns", patterns, expected)
     for pattern in patterns:
+        # A compiled pattern must be a text one: it is matched against the request's path.
+        if isinstance(pattern, re.Pattern) and isinstance(pattern.pattern, str):
+            continue
+        if not isinstance(pattern, str):
+            raise SpecError(name, "exclude_last_activity_patterns", pattern, expected)
         try:
             re.compile(pattern)
         except re.error as e:

@@ -58,3 +58,20 @@ def test_help_is_complete_sentences(tmp_path: Path) -> None:
     summary = result.stdout.split("\nlist\n", 1)[1].strip().splitlines()[0]
     assert summary.endswith("left out."), summary
     assert result.stdout.split("\n\n", 1)[0].rstrip().endswith("would offer.")
+
+
+def test_apps_named_after_jupyter_routes_are_reported(tmp_path: Path) -> None:
+    """An app named after one of Jupyter's routes (the server's ``api``, a frontend's ``lab``,
+    this extension's ``proxy``) is listed as a problem naming the route; a look-alike is fine."""
+    (tmp_path / "jupyter_server_config.py").write_text(
+        'c.ServerProxy.servers = {"api": {"command": ["x"]}, "lab": {"command": ["x"]},'
+        ' "proxy": {"command": ["x"]}, "apis": {"command": ["x"]}}\n'
+    )
+    result = run_list(tmp_path)
+    assert result.returncode == 1, result.stderr
+    out = result.stdout
+    assert "apis    [config]" in out
+    for name in ("api", "lab", "proxy"):
+        assert f"{name}: app {name!r}: the name {name!r} is taken by the route /{name}" in out
+        assert f"{name}    [config]" not in out
+    assert "(a route of jupyter_server)" in out

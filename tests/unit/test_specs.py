@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import pytest
@@ -89,6 +90,13 @@ def test_callables_are_accepted_where_the_peer_takes_them() -> None:
     assert callable(spec.command) and callable(spec.environment) and callable(spec.mappath)
 
 
+def test_exclude_patterns_may_be_compiled() -> None:
+    """As 4.x: compiled ``re.Pattern`` objects beside strings; they are kept as given."""
+    compiled = re.compile("/poll$", re.IGNORECASE)
+    spec = ok({"exclude_last_activity_patterns": [compiled, "/ping$"]})
+    assert spec.exclude_last_activity_patterns == (compiled, "/ping$")
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -115,6 +123,8 @@ def test_callables_are_accepted_where_the_peer_takes_them() -> None:
         ("update_last_activity", "sometimes"),
         ("exclude_last_activity_patterns", ["("]),
         ("exclude_last_activity_patterns", "/x"),
+        ("exclude_last_activity_patterns", [3]),
+        ("exclude_last_activity_patterns", [re.compile(b"/x")]),
         ("raw_socket_proxy", "no"),
         ("ready_path", "health"),
         ("ready_statuses", [99]),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_server_proxy.utils import call_with_asked_args, fill_templates, resolve
+from jupyter_server_proxy.utils import HookFailed, call_with_asked_args, fill_templates, resolve
 
 ARGS = {"port": 8050, "unix_socket": "", "base_url": "/user/a/"}
 
@@ -65,5 +65,41 @@ def test_unknown_template_is_an_error() -> None:
 
 
 def test_resolve_fills_templates_in_what_callables_return() -> None:
-    assert resolve(lambda port: ["x", "{base_url}", str(port)], ARGS) == ["x", "/user/a/", "8050"]
-    assert resolve(["{port}"], ARGS) == ["8050"]
+    def command(port: int) -> list[str]:
+        return ["x", "{base_url}", str(port)]
+
+    assert resolve(command, ARGS, owner="app 'a'", key="command") == ["x", "/user/a/", "8050"]
+    assert resolve(["{port}"], ARGS, owner="app 'a'", key="command") == ["8050"]
+
+
+def test_a_callable_that_raises_is_named_with_where_it_raised() -> None:
+    """The error names the owner, the key, the callable and the line it raised on."""
+
+    def make_env(port: int) -> dict[str, str]:
+        raise LookupError("no such thing")
+
+    with pytest.raises(HookFailed) as e:
+        resolve(make_env, ARGS, owner="app 'a'", key="environment")
+    assert e.value.status == 500 and isinstance(e.value.__cause__, LookupError)
+    assert e.value.reason.startswith("its environment callable ")
+    assert "make_env raised LookupError" in e.value.message
+    assert e.value.message.startswith("app 'a': ") and "test_utils.py, line" in e.value.message
+
+
+def test_partials_and_callable_objects_are_named() -> None:
+    class Rewriter:
+        def __call__(self) -> None:
+            raise ValueError("x")
+
+    with pytest.raises(HookFailed, match=r"<locals>.Rewriter\(\) raised ValueError: x"):
+        resolve(Rewriter(), ARGS, owner="c.ServerProxy", key="hook")
+    with pytest.raises(HookFailed, match=r"callable partial\(int\) raised ValueError"):
+        resolve(functools.partial(int, "nan"), ARGS, owner="c.ServerProxy", key="hook")
+
+
+def test_a_template_naming_no_value_is_named() -> None:
+    """``{nope}`` in a spec value: the error names the key and the templates there are."""
+    with pytest.raises(HookFailed) as e:
+        resolve({"X-A": "{nope}"}, ARGS, owner="app 'a'", key="request_headers_override")
+    assert "request_headers_override cannot be filled in (KeyError: 'nope')" in e.value.message
+    assert "{port}, {unix_socket}, {base_url}" in e.value.message
