@@ -108,16 +108,23 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, st
 
 
 async def browser_websocket(
-    port: int, path: str, origin: str | None = None, site: str | None = "same-origin"
+    port: int,
+    path: str,
+    origin: str | None = None,
+    site: str | None = "same-origin",
+    cookie: str | None = None,
 ) -> tuple[int, bytes]:
-    """Open a websocket as Chrome does from a page of ``origin``: (status, body)."""
+    """Open a websocket to the echo backend as Chrome does from a page of ``origin``:
+    (status, body). Once open, a message must come back."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        writer.write(browser_upgrade(path, f"127.0.0.1:{port}", origin=origin, site=site))
+        host = f"127.0.0.1:{port}"
+        writer.write(browser_upgrade(path, host, origin=origin, site=site, cookie=cookie))
         status, _, body = await read_response(reader)
         if status == 101:
             key = b"abcd"  # a client's frames are masked (RFC 6455 §5.3)
-            writer.write(b"\x81\x82" + key + bytes(b ^ key[i] for i, b in enumerate(b"hi")))
+            masked = bytes(b ^ key[i % 4] for i, b in enumerate(b"hi"))
+            writer.write(b"\x81\x82" + key + masked)
             assert (await asyncio.wait_for(reader.readexactly(4), 30)) == b"\x81\x02hi"
         return status, body
     finally:
@@ -147,12 +154,9 @@ def test_same_origin_browser_websocket_opens(
 
     async def go() -> None:
         cookie = await login_cookie(server)
-        host = f"127.0.0.1:{server.port}"
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(browser_upgrade(f"/proxy/{backend.port}/ws", host, site=site, cookie=cookie))
-        status, _, _ = await read_response(reader)
-        assert status == 101
-        writer.close()
+        path = f"/proxy/{backend.port}/ws"
+        status, body = await browser_websocket(server.port, path, site=site, cookie=cookie)
+        assert status == 101, body
 
     run(go())
 
@@ -178,6 +182,34 @@ def test_foreign_origin_is_refused(
         status, _, _ = await read_response(reader)
         assert status == 403
         writer.close()
+
+    run(go())
+
+
+def test_jupyters_allow_origin_decides_about_other_origins(
+    make_server: Callable[..., JupyterServer], backend: Backend
+) -> None:
+    """In a Jupyter server, an origin other than the page's own is Jupyter's to allow
+    (``c.ServerApp.allow_origin``); any other stays refused."""
+    server = make_server("c.ServerApp.allow_origin = 'https://lab.example'\n")
+
+    async def go() -> None:
+        cookie = await login_cookie(server)
+        host = f"127.0.0.1:{server.port}"
+        for origin, expected in (("https://lab.example", 101), ("http://evil.example", 403)):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                browser_upgrade(
+                    f"/proxy/{backend.port}/ws",
+                    host,
+                    origin=origin,
+                    site="cross-site",
+                    cookie=cookie,
+                )
+            )
+            status, _, _ = await read_response(reader)
+            writer.close()
+            assert status == expected, origin
 
     run(go())
 
