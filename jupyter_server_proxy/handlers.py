@@ -26,7 +26,7 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -63,6 +63,7 @@ from .core.wshandshake import (
     accept_headers,
     client_problem,
     client_protocols,
+    same_origin,
 )
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
@@ -119,6 +120,32 @@ def _allowed_by(handler: ProxyHandler, host: str) -> None:
     check_host_allowed(host, list(allow))
 
 
+def _authenticated_or_upgrade_refused(
+    method: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., Coroutine[Any, Any, None]]:
+    """``web.authenticated`` for ``get``, which also takes websocket upgrades. An upgrade is
+    refused with 403, never redirected to a login page it cannot follow (jupyter_server's
+    ``ws_authenticated`` rule), and a refusal ``prepare`` kept for it is given here, once the
+    request has been read (``_prepare_upgrade_refusal_in_get``)."""
+    http = web.authenticated(method)
+
+    @functools.wraps(method)
+    async def wrapper(self: ProxyHandler, *args: Any, **kwargs: Any) -> None:
+        if not self._is_upgrade:
+            await _maybe_await(http(self, *args, **kwargs))
+            return
+        if self._upgrade_refusal is not None:
+            raise self._upgrade_refusal
+        if not self.current_user:
+            raise web.HTTPError(403)
+        await method(self, *args, **kwargs)
+
+    # The mark jupyter_server's own decorators leave: this method authenticates its requests
+    # (``ServerApp`` lists extension handlers without one, and its ``prepare`` checks it).
+    setattr(wrapper, "__allow_unauthenticated", False)  # noqa: B010
+    return wrapper
+
+
 @web.stream_request_body
 class ProxyHandler(WebSocketHandler, JupyterHandler):
     """Proxy HTTP and websockets to ``host:port``; the base of every proxy route."""
@@ -143,6 +170,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._inner: asyncio.Task[None] | None = None
         self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
+        #: A refusal ``prepare`` met for a websocket upgrade, given by ``get`` instead.
+        self._upgrade_refusal: web.HTTPError | None = None
         super().__init__(*args, **kwargs)
         self._read_size_before = _stream_bodies_of_any_size(self.request)
 
@@ -161,27 +190,62 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         return is_websocket_upgrade(self.request.headers.get("Upgrade"))
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        upgrade = self._is_upgrade
-        if upgrade and _accepts_redirect_flag():
-            result = JupyterHandler.prepare(self, _redirect_to_login=False)
-        else:
-            result = JupyterHandler.prepare(self)
-        if inspect.isawaitable(result):
-            await result
-        if upgrade and not self.current_user:
-            # An unauthenticated websocket gets 403 before anything reaches the backend, never a
-            # redirect to a login page (jupyter_server's ``@ws_authenticated`` rule).
-            raise web.HTTPError(403)
+        async def jupyters() -> None:
+            if self._is_upgrade and _accepts_redirect_flag():
+                result = JupyterHandler.prepare(self, _redirect_to_login=False)
+            else:
+                result = JupyterHandler.prepare(self)
+            if inspect.isawaitable(result):
+                await result
+
+        await self._prepare_upgrade_refusal_in_get(jupyters)
+
+    async def _prepare_upgrade_refusal_in_get(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``prepare``'s work; a refusal of a websocket upgrade is kept for ``get`` to give.
+
+        Why: for a handler that streams request bodies, tornado runs ``prepare`` before it has
+        read the whole request, and a response finished that early makes it close the
+        connection after it, without a ``Connection: close`` to say so. A proxy in front that
+        reuses connections (configurable-http-proxy) then has its next request on that
+        connection fail (ECONNRESET, the Hub's 503 page). An upgrade has no body: once ``get``
+        runs the request is read, and a refusal leaves the connection usable, as it does with
+        tornado's own ``WebSocketHandler`` and with 4.x."""
+        if not self._is_upgrade:
+            await step()
+            return
+        try:
+            await step()
+        except web.HTTPError as e:
+            self._upgrade_refusal = e
 
     def check_xsrf_cookie(self) -> None:
         """A proxied app's pages cannot know Jupyter's ``_xsrf``; CSRF defence is the app's own.
         Authentication still applies to every request."""
 
     def check_origin(self, origin: str | None = None) -> bool:
-        if "identity_provider" not in self.settings:
-            # A plain tornado app (dask's scheduler): tornado's same-origin rule.
-            return bool(WebSocketHandler.check_origin(self, origin or ""))
-        return bool(JupyterHandler.check_origin(self, origin or ""))
+        """Whether a websocket from ``origin`` may open.
+
+        One of the page's own origin always may (``same_origin``: tornado 6.6's rule, which it
+        applies before calling ``check_origin`` and which 6.4 and 6.5 left to it). Another is
+        decided by Jupyter's rule in a Jupyter server (``allow_origin``, ``allow_origin_pat``,
+        token-authenticated requests), and in a plain tornado app (dask's scheduler, the
+        standalone proxy) by tornado's: the ``trusted_origins`` setting from 6.6 on, none
+        before."""
+        headers = self.request.headers
+        origin = origin or headers.get("Origin") or headers.get("Sec-Websocket-Origin") or ""
+        if same_origin(origin, headers.get("Host"), headers.get("Sec-Fetch-Site")):
+            return True
+        if "identity_provider" in self.settings:
+            return bool(JupyterHandler.check_origin(self, origin))
+        trusted = getattr(self, "check_trusted_origin", None)  # tornado >= 6.6
+        return bool(trusted(origin)) if trusted is not None else False
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if "jinja2_env" not in self.settings:
+            # A plain tornado app has none of Jupyter's templates: tornado's own page.
+            web.RequestHandler.write_error(self, status_code, **kwargs)
+            return
+        JupyterHandler.write_error(self, status_code, **kwargs)
 
     @property
     def max_message_size(self) -> int:
@@ -201,9 +265,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     # -- dispatch: every method funnels into the subclass-overridable names -----------------
 
-    # ``web.authenticated`` widens the return type; tornado awaits whatever comes back.
-    @web.authenticated
-    async def get(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    @_authenticated_or_upgrade_refused
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         if self._is_upgrade:
             self._ws_phase = _WsPhase.CONNECTING
             await _maybe_await(self.open(*args, **kwargs))
@@ -598,8 +661,11 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def on_connection_close(self) -> None:
         """The client went away: cancel whatever waits for the backend and free it."""
         self._client_gone = True
-        if self._inner is not None and not self._inner.done():
-            self._inner.cancel()
+        # Taken, so that tornado's ``on_close`` which follows does not cancel it a second time
+        # (a task cancelled twice would not be uncancelled by the one ``uncancel``).
+        inner, self._inner = self._inner, None
+        if inner is not None and not inner.done():
+            inner.cancel()
         super().on_connection_close()
 
     # -- websockets ------------------------------------------------------------------------
@@ -628,11 +694,23 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             return
         if not self.current_user:
             raise web.HTTPError(403)
+        # A client that gives up while the backend is connected or its handshake is read cancels
+        # this task (``on_connection_close``), which releases the backend connection at once
+        # rather than when ``read_timeout`` runs out.
+        task = self._inner = asyncio.current_task()
         try:
             await connect()
         except ProxyError as e:
             self._ws_phase = _WsPhase.CLOSED
             self._write_proxy_error(e)
+        except asyncio.CancelledError:
+            if not self._client_gone:
+                raise
+            self._ws_phase = _WsPhase.CLOSED
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
+        finally:
+            self._inner = None
 
     def _check_ws_origin(self) -> None:
         origin = self.request.headers.get("Origin") or self.request.headers.get(

@@ -43,7 +43,7 @@ from .core.wsframes import (
     control_frame,
     new_key,
 )
-from .core.wshandshake import MAX_HEAD, BackendAnswer, backend_request, parse_backend_answer
+from .core.wshandshake import AnswerReader, BackendAnswer, backend_request, parse_backend_answer
 from .sockside import Cancellable, Loop, SocketSide
 from .upstream import connect
 
@@ -72,13 +72,15 @@ class Side(Protocol):
 
 class _Handshake(asyncio.Protocol):
     """The backend's connection until its 101: our upgrade request goes out, its answer comes
-    in. Then the socket is taken over by a ``SocketSide`` (``detach``)."""
+    in (after any interim responses, which ``AnswerReader`` skips). Then the socket is taken
+    over by a ``SocketSide`` (``detach``)."""
 
     def __init__(self, where: str) -> None:
         self.where = where
         self.transport: asyncio.Transport | None = None
         self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._read = bytearray()
+        self._reader = AnswerReader(where)
+        self._rest = b""  # what came after the final head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -87,16 +89,16 @@ class _Handshake(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
             return  # paused already: nothing more arrives before ``detach``
-        self._read += data
-        head, sep, _ = bytes(self._read).partition(b"\r\n\r\n")
-        if sep:
+        try:
+            done = self._reader.feed(data)
+        except UpstreamUnavailable as e:
+            self.answer.set_exception(e)
+            return
+        if done is not None:
             assert self.transport is not None
             self.transport.pause_reading()  # what follows the head waits for the relay
+            head, self._rest = done
             self.answer.set_result(head)
-        elif len(self._read) > MAX_HEAD:
-            self.answer.set_exception(
-                UpstreamUnavailable(f"{self.where} sent a response head over {MAX_HEAD} bytes")
-            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.answer.done():
@@ -116,8 +118,7 @@ class _Handshake(asyncio.Protocol):
             raise UpstreamUnavailable(f"could not take over {self.where}: {e.strerror}") from e
         finally:
             self.transport.abort()  # asyncio's descriptor only: the connection lives in ``sock``
-        rest = bytes(self._read).partition(b"\r\n\r\n")[2]
-        return sock, rest
+        return sock, self._rest
 
     def abort(self) -> None:
         if self.transport is not None:

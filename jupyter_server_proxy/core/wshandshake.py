@@ -1,14 +1,18 @@
 """The two websocket opening handshakes the proxy takes part in (RFC 6455 §4).
 
 Towards the client we are the server: its request is checked here before anything reaches the
-backend. Towards the backend we are the client: we send a request of our own (a fresh key, the
-client's subprotocols, no extensions, so frames can be relayed unchanged) and check its answer.
+backend, its origin included. Towards the backend we are the client: we send a request of our
+own (a fresh key, the client's subprotocols, no extensions, so frames can be relayed unchanged)
+and check its answer, after any interim (1xx) responses, field by field: whatever the backend
+sends, a fault is an ``UpstreamUnavailable`` (502) that names it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import UpstreamUnavailable
 from .headers import Headers, check_field, drop_hop_by_hop
@@ -19,6 +23,15 @@ from .wsframes import accept_key, valid_key
 CLIENT_VERSIONS = ("13", "8", "7")
 #: The longest response head we wait for from a backend before calling it broken.
 MAX_HEAD = 64 * 1024
+#: Interim responses we skip before the 101 before calling the backend broken (tornado's own
+#: HTTP client allows as many, ``http1connection._MAX_1XX_RESPONSES``).
+MAX_INTERIM = 10
+
+_STATUS_LINE = re.compile(r"HTTP/1\.[0-9] ([0-9]{3})(?: .*)?")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2
+# RFC 9110 §5.5: a field value is visible characters, obs-text, spaces and tabs; any other
+# control character (tornado refuses to send one) makes the field malformed.
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 # Handshake fields each side negotiates with us; every other field of the backend's 101 (its
 # Set-Cookie above all) is passed on to the client.
@@ -42,6 +55,27 @@ def _get(headers: Sequence[tuple[str, str]], name: str) -> str | None:
 
 def _tokens(value: str | None) -> list[str]:
     return [t.strip() for t in (value or "").split(",") if t.strip()]
+
+
+def same_origin(origin: str, host: str | None, fetch_site: str | None) -> bool:
+    """Whether a browser's websocket comes from the page's own origin, by the rule tornado 6.6
+    applies before it calls ``check_origin`` (``RequestHandler._check_cross_origin``); we apply
+    it for every tornado, so 6.4 and 6.5 answer the same.
+
+    - ``Sec-Fetch-Site: same-origin`` (or ``none``, the user's own navigation) says so: browsers
+      set it and a page cannot (Fetch Metadata Request Headers, W3C).
+    - Without it (an older browser, plain HTTP to a host other than localhost) the Origin's
+      ``host[:port]`` must equal ``Host``, case aside (RFC 3986 §3.2.2). The scheme is not
+      compared, as tornado doesn't: behind a TLS-terminating proxy it would take configuration.
+    - ``same-site``, ``cross-site`` or anything else: not the same origin, whatever ``Origin``
+      says; the application's own rule decides."""
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[::1" and the like: no origin a browser sends
+        return False
+    return bool(netloc) and netloc.lower() == (host or "").lower()
 
 
 def client_problem(headers: Sequence[tuple[str, str]]) -> tuple[int, str] | None:
@@ -100,23 +134,81 @@ class BackendAnswer:
     headers: Headers
 
 
+def _status(head: bytes) -> int | None:
+    """The status code of a response head, or None if its first line is no HTTP/1.x status line
+    (RFC 9112 §4: three ASCII digits)."""
+    first = head.split(b"\r\n", 1)[0].decode("latin-1")
+    match = _STATUS_LINE.fullmatch(first)
+    return int(match.group(1)) if match else None
+
+
+class AnswerReader:
+    """Reads the backend's answer to our upgrade from bytes as they arrive, without I/O.
+
+    A server may send any number of interim responses before its final one, and a client must
+    skip those it does not expect (RFC 9110 §15.2): 100 Continue and 103 Early Hints come from
+    real servers. So every 1xx head but a 101 is dropped, at most ``MAX_INTERIM`` of them; an
+    interim response has no content (RFC 9110 §15.2), so its head is all of it. The first other
+    head is the answer, returned with whatever came after it (frames the backend sent at once)."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self._buffer = bytearray()
+        self._interim = 0
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes] | None:
+        """(final head without its blank line, the bytes after it) once complete, else None."""
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\r\n\r\n")
+            if (end if end >= 0 else len(self._buffer)) > MAX_HEAD:
+                too_long = f"sent a response head over {MAX_HEAD} bytes"
+                raise UpstreamUnavailable(f"{self.where} {too_long}")
+            if end < 0:
+                return None
+            head = bytes(self._buffer[:end])
+            del self._buffer[: end + 4]
+            status = _status(head)
+            if status is None or not 100 <= status < 200 or status == 101:
+                return head, bytes(self._buffer)
+            self._interim += 1
+            if self._interim > MAX_INTERIM:
+                raise UpstreamUnavailable(
+                    f"{self.where} sent more than {MAX_INTERIM} interim (1xx) responses "
+                    "before answering the websocket upgrade"
+                )
+
+
+def _field(line: str, where: str) -> tuple[str, str]:
+    """One header line of a backend's 101 as (name, value); a line we could not pass on
+    unchanged (RFC 9110 §5: a token, a colon, a value of visible characters; no obs-fold,
+    RFC 9112 §5.2) is an error naming it."""
+    name, sep, value = line.partition(":")
+    if not sep or line[0] in " \t":
+        raise UpstreamUnavailable(f"{where} sent a malformed header line in its 101: {line!r}")
+    if not _TOKEN.fullmatch(name):
+        raise UpstreamUnavailable(f"{where} sent a malformed header name in its 101: {name!r}")
+    value = value.strip(" \t")
+    if not _FIELD_VALUE.fullmatch(value):
+        raise UpstreamUnavailable(
+            f"{where} sent a malformed header in its 101: {name!r} has a control character "
+            "in its value"
+        )
+    return name, value
+
+
 def parse_backend_answer(
     head: bytes, key: str, offered: Sequence[str], where: str
 ) -> BackendAnswer:
-    """Check the backend's response head (up to and without the blank line) to our upgrade."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    """Check the backend's final response head (up to and without the blank line) to our
+    upgrade (``AnswerReader`` has skipped any interim ones)."""
+    status = _status(head)
+    if status is None:
         raise UpstreamUnavailable(f"{where} answered the websocket upgrade with no HTTP response")
-    status = int(parts[1])
     if status != 101:
         raise UpstreamUnavailable(f"{where} refused the websocket upgrade with HTTP {status}")
-    fields: Headers = []
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name != name.strip() or line[0] in " \t":
-            raise UpstreamUnavailable(f"{where} sent a malformed header line in its 101")
-        fields.append((name, value.strip()))
+    lines = head.decode("latin-1").split("\r\n")
+    fields = [_field(line, where) for line in lines[1:]]
 
     def bad(why: str) -> UpstreamUnavailable:
         return UpstreamUnavailable(f"{where} sent a websocket handshake that is not valid: {why}")

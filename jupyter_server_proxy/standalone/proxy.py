@@ -5,8 +5,8 @@ Rules:
 - Everything about proxying is inherited from ``SuperviseAndProxyHandler`` (start the app once,
   stream both ways, websockets, the 503 page with exit code and log tail). This class changes
   only what a plain tornado app cannot give it: who the user is, the context path (the prefix
-  itself, not ``<base_url><name>``), and headers and error pages that don't need Jupyter's
-  templates.
+  itself, not ``<base_url><name>``), and headers that don't assume Jupyter. (Error pages are
+  tornado's plain ones, as ``ProxyHandler`` gives wherever Jupyter's templates are missing.)
 - Identity is decided once per request, in ``prepare``, by ``authenticate()``. Here everyone is
   let in (``--skip-authentication``); ``hub.py`` overrides it with JupyterHub OAuth. This module
   never imports jupyterhub, so running without authentication doesn't need it installed.
@@ -18,7 +18,6 @@ from typing import Any
 
 from tornado import web
 
-from ..core.headers import is_websocket_upgrade
 from ..named import SuperviseAndProxyHandler
 
 #: The user every request is attributed to when authentication is off.
@@ -36,11 +35,12 @@ class StandaloneHandler(SuperviseAndProxyHandler):
         super().__init__(*args, **kwargs)
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        # Not Jupyter's prepare: it would look for Jupyter's identity provider and token.
-        self.current_user = await self.authenticate()
-        if not self.current_user and is_websocket_upgrade(self.request.headers.get("Upgrade")):
-            # A websocket without a login gets 403, never a redirect it cannot follow.
-            raise web.HTTPError(403)
+        # Not Jupyter's prepare: it would look for Jupyter's identity provider and token. A
+        # websocket without a login gets 403 from ``get``, never a redirect it cannot follow.
+        async def identify() -> None:
+            self.current_user = await self.authenticate()
+
+        await self._prepare_upgrade_refusal_in_get(identify)
 
     async def authenticate(self) -> Any:
         """The user making this request, or None (GET then redirects to a login, others 403)."""
@@ -61,10 +61,6 @@ class StandaloneHandler(SuperviseAndProxyHandler):
         # Jupyter's defaults (a CSP whose report-uri points at a Jupyter API that isn't here)
         # would be imposed on every page of the app; the app's own headers are what it wants.
         pass
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # Jupyter's error pages need its jinja templates; tornado's plain page needs nothing.
-        web.RequestHandler.write_error(self, status_code, **kwargs)
 
 
 class AddSlashHandler(web.RequestHandler):

@@ -18,8 +18,10 @@ from urllib.request import urlopen
 
 import aiohttp
 import pytest
+import tornado
 
 from tests.conftest import Backend, _connects, free_port, stop_process, wait_until
+from tests.integration.test_websocket_handshake import browser_websocket
 
 APP = textwrap.dedent(
     """
@@ -66,7 +68,9 @@ APP = textwrap.dedent(
 
     async def main():
         route = (r"/proxy/(\\d+)/(.*?)/(.*)", GlobalProxyHandler, {"dask_server": object()})
-        app = web.Application([route, (r"/block", BlockHandler)])
+        app = web.Application(
+            [route, (r"/block", BlockHandler)], trusted_origins=["http://trusted.example"]
+        )
         app.listen(int(sys.argv[1]), "127.0.0.1")
         await asyncio.Event().wait()
 
@@ -81,9 +85,13 @@ def app_port(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     script = tmp_path / "app.py"
     script.write_text(APP)
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-W", "error", str(script), str(port)], start_new_session=True
-    )
+    with open(tmp_path / "app.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-W", "error", str(script), str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_until(lambda: _connects(port) or proc.poll() is not None, "plain tornado app")
         assert proc.poll() is None
@@ -143,3 +151,48 @@ def test_websocket_messages_pass_while_the_server_loop_is_blocked(
             assert (await blocker).read() == b"released"
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("site", ["same-origin", None], ids=["fetch-metadata", "origin-only"])
+def test_same_origin_browser_websocket_opens_in_a_plain_tornado_app(
+    app_port: tuple[int, subprocess.Popen[bytes]], backend: Backend, site: str | None
+) -> None:
+    """A page's own websocket (Origin equal to Host) opens through a dask-style subclass, on
+    every tornado: 6.6 compares them before ``check_origin``, which then says no to all else."""
+    port, _ = app_port
+    path = f"/proxy/{backend.port}/127.0.0.1/ws"
+    status, body = asyncio.run(browser_websocket(port, path, site=site))
+    assert status == 101, body
+
+
+@pytest.mark.parametrize("site", ["cross-site", None], ids=["fetch-metadata", "origin-only"])
+def test_foreign_origin_gets_a_plain_403_page_in_a_plain_tornado_app(
+    app_port: tuple[int, subprocess.Popen[bytes]],
+    backend: Backend,
+    tmp_path: Path,
+    site: str | None,
+) -> None:
+    """Another origin's websocket is refused with tornado's own 403 page: the error page needs
+    none of Jupyter's template settings (no ``KeyError: 'jinja2_env'``)."""
+    port, _ = app_port
+    path = f"/proxy/{backend.port}/127.0.0.1/ws"
+    status, body = asyncio.run(browser_websocket(port, path, "http://evil.example", site))
+    assert status == 403 and b"403: Forbidden" in body
+    log = (tmp_path / "app.log").read_text(errors="replace")
+    assert "Traceback" not in log and "jinja2_env" not in log, log
+
+
+@pytest.mark.skipif(
+    tornado.version_info < (6, 6), reason="the trusted_origins setting is new in tornado 6.6"
+)
+def test_trusted_origins_setting_lets_that_origin_in(
+    app_port: tuple[int, subprocess.Popen[bytes]], backend: Backend
+) -> None:
+    """In a plain tornado app, tornado's own rule decides about other origins: an origin in the
+    ``trusted_origins`` setting may open a websocket."""
+    port, _ = app_port
+    path = f"/proxy/{backend.port}/127.0.0.1/ws"
+    status, body = asyncio.run(
+        browser_websocket(port, path, "http://trusted.example", "cross-site")
+    )
+    assert status == 101, body

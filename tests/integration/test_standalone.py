@@ -36,6 +36,11 @@ from tests.conftest import (
     stop_process,
     wait_until,
 )
+from tests.integration.test_websocket_handshake import (
+    browser_upgrade,
+    browser_websocket,
+    read_response,
+)
 
 SCRIPT = Path(sys.executable).parent / "jupyter-standaloneproxy"
 ECHO = [sys.executable, str(HERE / "backends" / "echo.py"), "--port", "{port}"]
@@ -163,6 +168,27 @@ def test_proxies_http_and_websocket_under_the_service_prefix(
 
     run(go())
     assert "AUTHENTICATION IS OFF" in s.log()
+
+
+def test_browser_websockets_of_the_same_origin_open_and_others_are_refused(
+    standalone: Callable[..., Standalone],
+) -> None:
+    """A page's own websocket (Origin equal to Host, with or without Chrome's
+    ``Sec-Fetch-Site: same-origin``) opens, on every tornado; another origin's gets 403 with a
+    plain page (this app has none of Jupyter's templates)."""
+    s = standalone("--skip-authentication", env=hub_free_env(JUPYTERHUB_SERVICE_PREFIX=PREFIX))
+
+    async def go() -> None:
+        path = "/user/alice/ws"
+        assert (await browser_websocket(s.port, path))[0] == 101
+        assert (await browser_websocket(s.port, path, site=None))[0] == 101
+        evil = "http://evil.example"
+        for site in ("cross-site", None):
+            status, body = await browser_websocket(s.port, path, evil, site)
+            assert status == 403 and b"403: Forbidden" in body
+
+    run(go())
+    assert "Traceback" not in s.log(), s.log()
 
 
 def test_listens_where_jupyterhub_service_url_says(
@@ -313,6 +339,28 @@ def test_unauthenticated_browser_is_sent_to_the_hubs_oauth(
     status, _, _ = run(get(s.url("/user/alice/")))
     assert status == 302 and s.proc.poll() is None
     assert "echo: starting" not in s.log()
+
+
+def test_refused_websocket_leaves_the_connection_usable(
+    standalone: Callable[..., Standalone],
+) -> None:
+    """A websocket refused for want of a login gets its 403 on a connection that stays open: the
+    next request on it (as configurable-http-proxy sends, reusing connections) is answered."""
+    api = f"http://127.0.0.1:{free_port()}/hub/api"  # nobody listens there
+    s = standalone(env=hub_env(api))
+
+    async def go() -> None:
+        host = f"127.0.0.1:{s.port}"
+        reader, writer = await asyncio.open_connection("127.0.0.1", s.port)
+        writer.write(browser_upgrade("/user/alice/ws", host))
+        status, fields, _ = await read_response(reader)
+        assert status == 403 and fields.get("connection", "").lower() != "close"
+        writer.write(f"GET /user/alice/tree HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        status, _, _ = await read_response(reader)
+        assert status == 302  # to the Hub's login, on the same connection
+        writer.close()
+
+    run(go())
 
 
 class FakeHub:

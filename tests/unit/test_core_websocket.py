@@ -18,11 +18,15 @@ from jupyter_server_proxy.core.wsframes import (
     valid_key,
 )
 from jupyter_server_proxy.core.wshandshake import (
+    MAX_HEAD,
+    MAX_INTERIM,
+    AnswerReader,
     accept_headers,
     backend_request,
     client_problem,
     client_protocols,
     parse_backend_answer,
+    same_origin,
 )
 
 
@@ -275,6 +279,14 @@ def test_backend_answer_accepted_with_extras_passed_on() -> None:
         ((*OK, "Sec-WebSocket-Extensions: permessage-deflate"), "extension"),
         ((*OK, "Sec-WebSocket-Protocol: other"), "subprotocol"),
         ((*OK, " folded"), "malformed"),
+        ((*OK, "X-App: a\x01b"), "malformed header in its 101: 'X-App'"),
+        ((*OK, "X-App: a\x7fb"), "malformed header in its 101: 'X-App'"),
+        ((*OK, "X-App: a\nb"), "malformed header in its 101: 'X-App'"),
+        ((*OK, "X App: 1"), "malformed header name in its 101: 'X App'"),
+        ((*OK, "X-App\n: 1"), "malformed header name in its 101: 'X-App\\n'"),
+        ((*OK, "no colon"), "malformed header line in its 101: 'no colon'"),
+        (("HTTP/1.1 1\u00b901 Switching Protocols", *OK[1:]), "no HTTP response"),
+        (("HTTP/1.1 10 Short", *OK[1:]), "no HTTP response"),
     ],
 )
 def test_bad_backend_answers_name_the_problem(lines: tuple[str, ...], words: str) -> None:
@@ -289,3 +301,87 @@ def test_random_garbage_never_crashes_the_scanner() -> None:
         data = os.urandom(64)
         forwarded, refusal = s.feed(data)
         assert data.startswith(forwarded)
+
+
+def test_backend_answer_keeps_tabs_and_high_bytes_in_values() -> None:
+    """RFC 9110 §5.5: HTAB, visible characters and obs-text are a field value's own."""
+    got = parse_backend_answer(answer(*OK) + b"\r\nX-A: a\tb \xe9", KEY, [], "here")
+    assert got.headers == [("X-A", "a\tb \xe9")]
+
+
+FINAL = answer(*OK) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 102 Processing\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+        b"HTTP/1.1 199\r\n\r\n",
+    ],
+)
+def test_interim_responses_before_the_101_are_skipped(interim: bytes) -> None:
+    """RFC 9110 §15.2: a client skips the 1xx it does not expect; the final head is the answer
+    and what follows it (frames sent with the 101) is kept."""
+    reader = AnswerReader("here")
+    got = reader.feed(interim + FINAL + b"\x81\x02hi")
+    assert got == (answer(*OK), b"\x81\x02hi")
+    parse_backend_answer(got[0], KEY, [], "here")
+
+
+def test_answer_read_one_byte_at_a_time() -> None:
+    stream = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + FINAL + b"rest"
+    reader = AnswerReader("here")
+    results = [reader.feed(stream[i : i + 1]) for i in range(len(stream) - 4)]
+    assert results[:-1] == [None] * (len(results) - 1)
+    assert results[-1] == (answer(*OK), b"")
+
+
+def test_a_final_refusal_after_an_interim_is_the_answer() -> None:
+    reader = AnswerReader("here")
+    head, _ = reader.feed(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 No\r\n\r\n") or (b"", b"")
+    with pytest.raises(UpstreamUnavailable, match="HTTP 403"):
+        parse_backend_answer(head, KEY, [], "here")
+
+
+def test_endless_interim_responses_are_refused() -> None:
+    reader = AnswerReader("127.0.0.1:9")
+    with pytest.raises(UpstreamUnavailable) as e:
+        reader.feed(b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_INTERIM + 1))
+    assert "interim (1xx)" in e.value.message and "127.0.0.1:9" in e.value.message
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_a_head_over_the_limit_is_refused(complete: bool) -> None:
+    reader = AnswerReader("here")
+    data = b"HTTP/1.1 101 OK\r\nX: " + b"a" * MAX_HEAD + (b"\r\n\r\n" if complete else b"")
+    with pytest.raises(UpstreamUnavailable, match=f"over {MAX_HEAD} bytes"):
+        reader.feed(data)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "site", "same"),
+    [
+        ("http://127.0.0.1:8888", "127.0.0.1:8888", "same-origin", True),
+        ("http://127.0.0.1:8888", "127.0.0.1:8888", None, True),
+        ("https://Hub.Example.org", "hub.example.org", None, True),
+        ("http://evil.example", "127.0.0.1:8888", "same-origin", True),  # the browser's word
+        ("http://evil.example", "127.0.0.1:8888", "none", True),
+        ("http://evil.example", "127.0.0.1:8888", None, False),
+        ("http://evil.example", "127.0.0.1:8888", "cross-site", False),
+        ("http://127.0.0.1:8888", "127.0.0.1:8888", "cross-site", False),
+        ("http://127.0.0.1:8888", "127.0.0.1:8888", "same-site", False),
+        ("http://127.0.0.1:9999", "127.0.0.1:8888", None, False),
+        ("null", "127.0.0.1:8888", None, False),
+        ("", "", None, False),
+        ("http://[::1", "[::1]:8888", None, False),
+    ],
+)
+def test_same_origin_is_tornado_66s_rule(
+    origin: str, host: str, site: str | None, same: bool
+) -> None:
+    """Fetch Metadata's ``Sec-Fetch-Site`` decides when present; without it, the Origin's
+    authority must equal Host (case aside)."""
+    assert same_origin(origin, host, site) is same
