@@ -168,7 +168,6 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._flushing: asyncio.Future[None] | None = None  # the flush of body reads in flight
         self._held = 0  # bytes of body reads written since, waiting for the next flush
         self._inner: asyncio.Task[None] | None = None
-        self._ws_activity_at = -_WS_ACTIVITY_EVERY
         self._client_gone = False
         #: A refusal ``prepare`` met for a websocket upgrade, given by ``get`` instead.
         self._upgrade_refusal: web.HTTPError | None = None
@@ -746,7 +745,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             backend.abort()
             raise
         self._ws_phase = _WsPhase.OPEN
-        self.engine.relay(client, backend.side, on_activity=self._on_ws_activity)
+        self.engine.relay(client, backend.side, on_activity=self._ws_activity())
 
     async def _accept_websocket(self, answer: BackendAnswer) -> Side:
         """Answer the client's upgrade with the backend's choices, then take its connection from
@@ -775,14 +774,25 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
                 bridge.close_backend()
             self._ws_phase = _WsPhase.CLOSED
 
-    def _on_ws_activity(self) -> None:
-        # A chatty socket would otherwise stamp the time thousands of times a second; the
-        # culler counts in minutes. Called on the relay's thread (``Engine.relay``): it only
-        # stores a time, which is atomic.
-        now = time.monotonic()
-        if now - self._ws_activity_at >= _WS_ACTIVITY_EVERY and self._should_record_activity():
-            self._ws_activity_at = now
-            self._record_activity()
+    def _ws_activity(self) -> Callable[[], None]:
+        """What a relay calls per message (maybe on its own thread, ``Engine.relay``): at most
+        once a second, it hands the stamp to the server's loop, where the settings live. A
+        chatty socket would otherwise stamp thousands of times a second; the culler counts in
+        minutes. Whether the socket counts at all is decided here, once, on the server's loop,
+        by the app's activity rule: user code never runs on the relay thread."""
+        if not self._should_record_activity():
+            return _ignore
+        loop = asyncio.get_running_loop()
+        last = -_WS_ACTIVITY_EVERY
+
+        def stamp() -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= _WS_ACTIVITY_EVERY:
+                last = now
+                loop.call_soon_threadsafe(self._record_activity)
+
+        return stamp
 
     async def on_message(self, message: str | bytes) -> None:
         # tornado waits for this before it reads the next message: backpressure.
@@ -790,10 +800,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             await self._ws_bridge.to_backend(message)
 
     def on_close(self) -> None:
+        # Only a raw-socket bridge's websocket stays with tornado (others are detached); a
+        # client that leaves before that is handled by ``on_connection_close``.
         if self._ws_bridge is not None:
             self._ws_bridge.close_backend()
-        elif self._inner is not None and not self._inner.done():
-            self._inner.cancel()
 
 
 class LocalProxyHandler(ProxyHandler):
@@ -883,6 +893,10 @@ def _stream_bodies_of_any_size(request: Any) -> tuple[Any, int] | None:
         return None
     stream.read_chunk_size = _BODY_CHUNK  # type: ignore[union-attr]
     return stream, before
+
+
+def _ignore() -> None:
+    """Activity of a websocket whose app does not count its traffic."""
 
 
 def _consume_outcome(task: asyncio.Future[None]) -> None:

@@ -78,5 +78,5 @@ async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
     assert isinstance(transport, asyncio.WriteTransport)
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     await handler._accept_bridged(
-        RawSocketBridge(reader, writer, on_activity=handler._on_ws_activity)
+        RawSocketBridge(reader, writer, on_activity=handler._ws_activity())
     )

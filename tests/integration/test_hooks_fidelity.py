@@ -30,7 +30,7 @@ ECHO = str(HERE / "backends" / "echo.py")
 BASE = "/user/alice/"
 
 CONFIG = f"""
-import json, re, sys
+import json, re, sys, threading
 
 def record(response, request, orig_response, host, port, path):
     response.headers["X-Hook-Args"] = json.dumps({{
@@ -62,6 +62,11 @@ def counts(request):
 def broken_rule(request):
     raise ValueError("rule bug")
 
+def on_the_server_thread(request):
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("called off the server's thread")
+    return True
+
 def echo(**more):
     return {{"command": [sys.executable, {ECHO!r}, "--port", "{{port}}"], "timeout": 20, **more}}
 
@@ -74,6 +79,7 @@ c.ServerProxy.servers = {{
     }},
     "handlerrule": echo(update_last_activity=counts),
     "brokenrule": echo(update_last_activity=broken_rule),
+    "wsrule": echo(update_last_activity=on_the_server_thread),
     "compiled": echo(exclude_last_activity_patterns=[re.compile("/poll$"), "/ping$"]),
     "brokenhook": echo(rewrite_response=cats),
     "brokenmap": echo(mappath=mapper),
@@ -260,3 +266,29 @@ def test_failing_non_service_hook_is_named(server: JupyterServer, backend: Backe
     said = "c.ServerProxy: its non_service_rewrite_response callable no_boom raised"
     assert said.replace("'", "&#x27;") in body.decode() or said in body.decode()
     assert "ZeroDivisionError: boom in /echo/boom" in server.log()
+
+
+def test_websocket_messages_count_and_the_rule_runs_on_the_servers_thread(
+    server: JupyterServer,
+) -> None:
+    """Messages of an open websocket count as activity (stamped at most once a second), and the
+    app's activity rule is user code: it runs on the server's thread, never on the relay's."""
+    api(server, "wsrule", "POST")
+
+    async def exchange() -> None:
+        async with aiohttp.ClientSession() as s:
+            origin = server.url("").rstrip("/").rsplit(BASE.rstrip("/"), 1)[0]
+            async with s.ws_connect(
+                server.url("wsrule/ws"), headers={**server.auth, "Origin": origin}
+            ) as ws:
+                before = last_activity(server)
+                for _ in range(100):  # bounded: at most ~10 s of messages
+                    await ws.send_str("hi")
+                    assert (await ws.receive(timeout=30)).data == "hi"
+                    if last_activity(server) > before:
+                        return
+                    await asyncio.sleep(0.1)
+                raise AssertionError("websocket messages never counted as activity")
+
+    run(exchange())
+    assert "called off the server's thread" not in server.log()
