@@ -63,7 +63,7 @@ def answer(body: bytes, *extra: str) -> bytes:
 @dataclass
 class Conn:
     number: int
-    #: Set when the other side closed the connection (EOF or reset).
+    #: Set when the connection ended (the other side closed it, or the script did).
     gone: asyncio.Event = field(default_factory=asyncio.Event)
     streamed: int = 0
 
@@ -116,6 +116,10 @@ class ScriptedBackend:
             await self._exchanges(conn, reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            # ``stop()`` ends connections still waiting; end quietly, or asyncio's stream
+            # server logs the cancelled handler as an error.
+            pass
         finally:
             conn.gone.set()
             writer.close()
@@ -155,5 +159,5 @@ class ScriptedBackend:
             # Anything the proxy sends now is the next request; its close ends the loop.
 
     async def wait_gone(self, number: int, timeout: float = 10.0) -> None:
-        """Until the other side closed connection ``number`` (bounded)."""
+        """Until connection ``number`` ended (bounded)."""
         await asyncio.wait_for(self.conns[number - 1].gone.wait(), timeout)

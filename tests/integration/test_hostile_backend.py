@@ -456,14 +456,14 @@ def test_proxy_framing_matrix(server: JupyterServer, case: Case) -> None:
 
 
 def test_concurrent_tagged_requests_get_their_own_answers(server: JupyterServer) -> None:
-    """A stream of concurrent requests on one backend, where a quarter of the answers come
-    after interim 1xx answers and a quarter carry a smuggled second answer: every request gets
-    its own body, and the smuggled one reaches nobody."""
+    """A stream of concurrent requests on one backend, where answers come after interim 1xx
+    answers, carry a smuggled second answer, or break their framing: every request gets its
+    own body (or a 502 for its own broken answer), and the smuggled one reaches nobody."""
 
     def route(path: str) -> Script | None:
         n = int(path.rsplit("/", 1)[1])
         body = b"tag %d" % n
-        kind = n % 4
+        kind = n % 5
         if kind == 1:
             return [
                 b"HTTP/1.1 103 Early Hints\r\n\r\n"
@@ -480,6 +480,8 @@ def test_concurrent_tagged_requests_get_their_own_answers(server: JupyterServer)
                 + CHUNKED
                 + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
             ]
+        if kind == 4:
+            return [CHUNKED + b"zz\r\n" + body]
         return [answer(body)]
 
     async def go() -> None:
@@ -492,7 +494,33 @@ def test_concurrent_tagged_requests_get_their_own_answers(server: JupyterServer)
                     *(fetch(session, server, backend.port, f"/tag/{n}") for n in range(200))
                 )
             for n, (status, _, body, broken) in enumerate(results):
-                assert (status, body, broken) == (200, b"tag %d" % n, False)
+                if n % 5 == 4:
+                    assert status == 502 and b"chunk size" in body
+                else:
+                    assert (status, body, broken) == (200, b"tag %d" % n, False)
+            assert len(backend.requests) == 200
+        finally:
+            await backend.stop()
+
+    run(go())
+
+
+def test_proxy_drops_a_pooled_connection_that_speaks_while_idle(server: JupyterServer) -> None:
+    """An answer the backend sends on an idle pooled connection closes that connection; it is
+    never read as the answer to a later request."""
+
+    async def go() -> None:
+        spoken = asyncio.Event()
+        backend = ScriptedBackend(scripts={"/case": [answer(b"mine"), Wait(spoken), SMUGGLED]})
+        await backend.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                assert (await fetch(session, server, backend.port, "/case"))[2] == b"mine"
+                spoken.set()
+                await backend.wait_gone(1)  # the proxy closed it on the unsolicited bytes
+                follow = await fetch(session, server, backend.port, "/ok")
+                assert follow[0] == 200 and follow[2] == b"ok"
+            assert [n for n, _ in backend.requests] == [1, 2]
         finally:
             await backend.stop()
 
