@@ -24,7 +24,8 @@ Rules:
 - A connection is reused only after a complete exchange that both sides keep alive, where the
   answer ended exactly where its framing says and nothing followed it; anything else (an error, a
   cancelled exchange, an answer to HEAD, a byte after the answer, on an idle connection too)
-  closes it, so no byte of one answer is ever read as part of another.
+  closes it, so no byte of one answer is ever read as part of another. An idle connection is
+  checked for unread bytes once more as it is taken from the pool.
 - Framing a proxy must not guess at is an error (RFC 9112 §6.1, §6.3: response smuggling):
   ``Transfer-Encoding`` with ``Content-Length``, two ``Content-Length`` fields, or a transfer
   coding other than ``chunked`` (which we would pass on undecoded, as nginx refuses to).
@@ -43,6 +44,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -268,31 +270,32 @@ class _Connection(asyncio.BufferedProtocol):
         self._reason = ""
         self._fields = 0
 
+    # The heads' exact accounting (``_head_size``, ``_fields``) catches a head that came in one
+    # large read, which the per-read count in ``data_received`` only sees in part.
+
     def on_status(self, reason: bytes) -> None:
         # "HTTP/1.1 200 " and CRLF around the reason; the parser may hand it over in pieces.
-        self._count_head(len(reason) + 15)
+        self._head_size += len(reason) + 15
+        if self._head_size > self._max_head:
+            raise _Stop(self._too_big())
         self._reason += reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         # Also called for a chunked body's trailer fields, which are counted but not kept: our
         # head is gone by then, and trailers are the backend's to us (RFC 9110 §6.5).
         self._fields += 1
-        if self._fields > self._max_fields:
-            raise _Stop(
-                self._refusal(
-                    f"sent more than {self._max_fields} header fields, the limit set by "
-                    "c.ServerProxy.max_response_header_count"
-                )
-            )
-        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._fields > self._max_fields or self._head_size > self._max_head:
+            raise _Stop(self._too_many())
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
-    def _count_head(self, size: int) -> None:
-        """Exact accounting of parsed heads: catches a head that came in one large read,
-        which the per-read count in ``data_received`` only sees in part."""
-        self._head_size += size
+    def _too_many(self) -> UpstreamUnavailable:
         if self._head_size > self._max_head:
-            raise _Stop(self._too_big())
+            return self._too_big()
+        return self._refusal(
+            f"sent more than {self._max_fields} header fields, the limit set by "
+            "c.ServerProxy.max_response_header_count"
+        )
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
@@ -310,17 +313,19 @@ class _Connection(asyncio.BufferedProtocol):
         self._fields = self._head_size = 0  # a trailer section is counted on its own
         self._keep_alive = self._parser.should_keep_alive()
         response = Response(self, status, self._reason, headers)
-        codings = [
-            t.strip().lower()
-            for n, v in headers
-            if n.lower() == "transfer-encoding"
-            for t in v.split(",")
-        ]
-        if codings and codings != ["chunked"]:
-            # The parser would read "gzip" until the close and "gzip, chunked" as chunked, and
-            # either way the client would get bytes still in a coding nobody announces to it.
-            raise _Stop(self._refusal(f"sent a Transfer-Encoding we cannot pass on: {codings}"))
-        framed = response.content_length is not None or bool(codings)
+        framed = response.content_length is not None  # the parser refuses it with chunked
+        if not framed:
+            codings = [
+                t.strip().lower()
+                for n, v in headers
+                if n.lower() == "transfer-encoding"
+                for t in v.split(",")
+            ]
+            if codings and codings != ["chunked"]:
+                # The parser would read "gzip" until the close and "gzip, chunked" as chunked;
+                # either way the client would get bytes in a coding nobody announces to it.
+                raise _Stop(self._refusal(f"sent a Transfer-Encoding we cannot pass on: {codings}"))
+            framed = bool(codings)
         self._until_eof = not framed and status not in (204, 304)
         if self._head is not None and not self._head.done():
             self._head.set_result(response)
@@ -512,6 +517,16 @@ class _Connection(asyncio.BufferedProtocol):
             self.transport.abort()
         self.closed = True
 
+    def quiet(self) -> bool:
+        """Whether nothing waits unread on this idle connection. Bytes (or the end) that came
+        in after its last exchange but that the event loop has not read yet would otherwise be
+        taken for the next request's answer; httpcore makes the same check before it reuses a
+        connection. ``poll`` rather than ``select``: descriptors may be past FD_SETSIZE."""
+        assert self.transport is not None
+        poller = select.poll()
+        poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
+        return not poller.poll(0)
+
     def finish_exchange(self) -> None:
         reusable = (
             self.message_complete
@@ -632,9 +647,10 @@ class Upstream:
             conn = None
             while idle:
                 candidate = idle.pop()
-                if not candidate.closed:
+                if not candidate.closed and candidate.quiet():
                     conn = candidate
                     break
+                candidate._close()
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(target, key)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import html
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -375,6 +377,54 @@ def test_client_closes_a_pooled_connection_that_speaks_while_idle() -> None:
             await backend.stop()
 
     run(go())
+
+
+def test_client_never_reuses_a_connection_with_unread_bytes() -> None:
+    """Bytes a backend sent on an idle connection that the event loop has not read yet are
+    not taken for the next request's answer: a connection is checked before it is reused."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    smuggle, smuggled = threading.Event(), threading.Event()
+
+    def backend() -> None:  # a thread, so that it sends while the test holds the event loop
+        with listener:
+            first, _ = listener.accept()
+            with first:
+                first.recv(65536)
+                first.sendall(answer(b"mine"))
+                smuggle.wait(10)
+                first.sendall(SMUGGLED)
+                smuggled.set()
+                second, _ = listener.accept()
+                with second:
+                    second.recv(65536)
+                    second.sendall(answer(b"ok"))
+                    second.recv(1)  # until the client closes
+
+    thread = threading.Thread(target=backend, daemon=True)
+    thread.start()
+
+    async def go() -> None:
+        upstream = Upstream()
+        target = Target(host="127.0.0.1", port=port)
+        try:
+            response = await upstream.request("GET", target, "/case", [], None)
+            await response.stream_to(lambda chunk: None)
+            response.release()
+            smuggle.set()
+            # Held without yielding: the bytes wait in the socket, unread by the loop.
+            assert smuggled.wait(10)
+            response = await upstream.request("GET", target, "/ok", [], None)
+            parts: list[bytes] = []
+            await response.stream_to(parts.append)
+            response.release()
+            assert b"".join(parts) == b"ok"
+        finally:
+            await upstream.close()
+
+    run(go())
+    thread.join(10)
+    assert not thread.is_alive()
 
 
 def test_client_stops_reading_a_never_ending_head_early() -> None:
