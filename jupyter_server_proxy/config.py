@@ -92,6 +92,20 @@ class ServerProxy(Configurable):
         in flight are not capped by it: each already holds a client connection.""",
     ).tag(config=True)
 
+    max_response_header_size = Int(
+        64 << 10,
+        help="""Largest response head (status line and header fields, with any 1xx interim
+        heads before it) a backend may send, in bytes; it also bounds a chunked body's trailer
+        section and chunk-size lines. Past it the client gets 502 naming this setting. The
+        default, 64 KiB, is tornado's own limit.""",
+    ).tag(config=True)
+
+    max_response_header_count = Int(
+        100,
+        help="""Most header fields in one response head (or trailer section) from a backend;
+        past it the client gets 502 naming this setting.""",
+    ).tag(config=True)
+
     stop_timeout = Float(
         5.0,
         help="""Seconds an app has to exit after SIGTERM before its process group gets SIGKILL.""",

@@ -30,6 +30,8 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         limit_per_host=config.pool_limit_per_host,
+        max_response_header_size=config.max_response_header_size,
+        max_response_header_count=config.max_response_header_count,
         websocket_max_message_size=config.websocket_max_message_size,
         websocket_ping_interval=config.websocket_ping_interval,
         websocket_ping_timeout=config.websocket_ping_timeout,

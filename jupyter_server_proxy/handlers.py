@@ -479,7 +479,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self, response: Response, target: Target, context: str, path: str
     ) -> None:
         try:
-            headers = downstream_response_headers(response.headers)
+            headers = downstream_response_headers(response.headers, status=response.status)
         except HeaderInjection as e:
             raise UpstreamUnavailable(f"the backend sent an invalid header: {e}") from e
         hooks = self._rewrite_hooks()
@@ -505,6 +505,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             self._client_gone = True
             return  # the client left; the caller's ``release()`` closes the backend connection
         except BodyBroken as e:
+            if not self._headers_written:  # nothing reached the client: it can get the cause
+                raise e.error from e
             # The status is already sent, so the only honest signal left is to abort the
             # client connection instead of ending the body cleanly.
             self.log.warning("%s, proxying %s", e, self.request.path)
@@ -518,7 +520,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         try:
             return await response.read_all(limit, too_big)
         except BodyBroken as e:
-            raise UpstreamUnavailable(str(e)) from e
+            raise e.error from e
 
     def _send_chunk(self, chunk: bytes) -> Awaitable[None] | None:
         """One read of the backend's body to the client. Returns what to wait for before

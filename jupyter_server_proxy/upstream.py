@@ -18,18 +18,33 @@ Rules:
   stops until it is not (backpressure), so memory per request stays bounded.
 - A request without a body that fails on a reused connection before any byte of an answer is
   retried once on a fresh one (the race RFC 9112 §9.3.1 warns of); nothing with a body is.
-- A connection is reused only after a complete exchange that both sides keep alive; anything
-  else (an error, a cancelled exchange, an answer to HEAD) closes it.
+- Interim answers (1xx but 101: 100 Continue, 102 Processing, 103 Early Hints...) are read and
+  skipped; the exchange's answer is the final one that follows (RFC 9110 §15.2). A 101 to a plain
+  request is an error: we never asked to switch protocols.
+- A connection is reused only after a complete exchange that both sides keep alive, where the
+  answer ended exactly where its framing says and nothing followed it; anything else (an error, a
+  cancelled exchange, an answer to HEAD, a byte after the answer, on an idle connection too)
+  closes it, so no byte of one answer is ever read as part of another. An idle connection is
+  checked for unread bytes once more as it is taken from the pool.
+- Framing a proxy must not guess at is an error (RFC 9112 §6.1, §6.3: response smuggling):
+  ``Transfer-Encoding`` with ``Content-Length``, two ``Content-Length`` fields, or a transfer
+  coding other than ``chunked`` (which we would pass on undecoded, as nginx refuses to).
+- What a backend sends outside of body data is bounded: the head (interim heads included) by
+  ``max_response_header_size`` bytes and ``max_response_header_count`` fields, a chunked body's
+  trailers and chunk-size lines by the same size; past them the exchange fails, naming the
+  setting. Bytes are counted as they arrive, so a huge head never sits in memory whole.
 - Every wait is bounded: connecting by ``connect_timeout``, and the backend's silence while we
   wait for or read its answer by ``read_timeout`` (not while *we* paused reading, nor while the
   request body is still being sent).
 - I/O errors become our error types here and nowhere else (``UpstreamUnavailable`` 502,
-  ``UpstreamTimeout`` 504; ``BodyBroken`` once the head has been passed on).
+  ``UpstreamTimeout`` 504; ``BodyBroken`` once the head has been passed on, which carries the
+  502 or 504 for a client that has received nothing of the response yet).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -55,14 +70,37 @@ class UpstreamSettings:
     #: Seconds the backend may stay silent while we wait for or read its response; 0 is forever.
     read_timeout: float = 300.0
     limit_per_host: int = 64
+    #: Bytes of a response head (status line and fields, with the 1xx heads before it), and of
+    #: what a chunked body sends between two data bytes (chunk-size lines, trailers). 64 KiB is
+    #: tornado's ``max_header_size``, which 4.x (on tornado's client) applied to backends; nginx
+    #: (``proxy_buffer_size``, 4-8 KiB) and Varnish (``http_resp_size``, 32 KiB) are stricter.
+    max_response_header_size: int = 64 << 10
+    #: Header fields in one response head (or trailer section): Apache's ``LimitRequestFields``
+    #: (100); Varnish allows a backend's response 64 (``http_max_hdr``). It bounds the per-field
+    #: work of a head made of many tiny fields, which the size alone lets through by the thousand.
+    max_response_header_count: int = 100
 
 
 class BodyBroken(Exception):
-    """The backend broke off (or went silent) after its response head was passed on."""
+    """The backend broke off (or went silent) after its response head was passed on.
+    ``error`` is the answer for a client that has received nothing of the response yet."""
+
+    def __init__(self, error: UpstreamUnavailable | UpstreamTimeout) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class _Retry(Exception):
     """A reused connection was found closed before any answer: try a fresh one."""
+
+
+class _Stop(Exception):
+    """Raised in a parser callback to stop parsing. ``error`` ends the exchange; ``None`` means
+    the exchange is complete and a byte after its answer only spoils the connection."""
+
+    def __init__(self, error: UpstreamUnavailable | None) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class Response:
@@ -104,7 +142,8 @@ class Response:
 
 class _Connection(asyncio.BufferedProtocol):
     """One keep-alive connection. Invariant: at most one exchange at a time; ``_head`` is the
-    current exchange's future for the response head.
+    current exchange's future for the response head; ``message_complete`` says the *final*
+    answer ended as framed (interim 1xx answers never set it).
 
     Reads go into the pool's one shared buffer (``get_buffer``/``buffer_updated``): large reads
     mean fewer callbacks per MB, and sharing is safe because the parser has consumed (copied)
@@ -127,8 +166,16 @@ class _Connection(asyncio.BufferedProtocol):
         self._done: asyncio.Future[None] | None = None
         self._until_eof = False
         self.message_complete = False
+        self._interim = False  # the parser is in a 1xx answer
         self._keep_alive = False
-        self._got_bytes = False
+        #: Bytes read since the last body byte (or since the exchange began): the head, then
+        #: chunk-size lines and trailers. Counting per read keeps a never-ending head bounded.
+        self._since_body = 0
+        self._head_size = 0  # bytes of the heads parsed so far, interim ones included
+        self._fields = 0  # header fields in the current head or trailer section
+        limits = pool.settings
+        self._max_head = limits.max_response_header_size
+        self._max_fields = limits.max_response_header_count
         self._paused = False
         self._busy: Awaitable[None] | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -156,14 +203,39 @@ class _Connection(asyncio.BufferedProtocol):
         if parser is None:  # bytes nobody asked for: this connection cannot be trusted
             self._close()
             return
-        self._got_bytes = True
+        self._since_body += len(data)
         self._heard_at = self._loop.time()
         try:
             parser.feed_data(data)
         except httptools.HttpParserError as e:
-            self._fail(UpstreamUnavailable(f"{self.target.where} sent an invalid response: {e}"))
-        except httptools.HttpParserUpgrade:
-            self._fail(UpstreamUnavailable(f"{self.target.where} switched protocols unasked"))
+            stop = e.__context__
+            if isinstance(stop, _Stop):
+                self._backend_fault(stop.error)
+            else:
+                where = self.target.where
+                self._backend_fault(UpstreamUnavailable(f"{where} sent an invalid response: {e}"))
+            return
+        if self._since_body > self._max_head:
+            self._backend_fault(self._too_big())
+
+    def _backend_fault(self, error: UpstreamUnavailable | None) -> None:
+        """What the backend sent ends the exchange with ``error``; after its complete answer it
+        only means the connection is not reused (``error`` None: it was bytes after it)."""
+        if self.message_complete:
+            self._close()
+        else:
+            self._fail(error)
+
+    def _refusal(self, what: str) -> UpstreamUnavailable:
+        return UpstreamUnavailable(f"{self.target.where} {what}")
+
+    def _too_big(self) -> UpstreamUnavailable:
+        in_head = self._head is not None and not self._head.done()
+        part = "response head" if in_head else "chunk-size lines or trailer section"
+        return self._refusal(
+            f"sent a {part} larger than {self._max_head} bytes, the limit set by "
+            "c.ServerProxy.max_response_header_size"
+        )
 
     def eof_received(self) -> bool:
         # ``_until_eof`` is only ever set once the head is complete.
@@ -176,7 +248,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._pool.forget(self)
         self.resume_writing()  # an upload waiting for the buffer to drain sees the end instead
         if self._parser is not None and not self.message_complete:
-            if self._head is not None and not self._head.done() and not self._got_bytes:
+            if self._head is not None and not self._head.done() and not self._since_body:
                 self._fail(_Retry())
             else:
                 self._fail(None)
@@ -191,24 +263,69 @@ class _Connection(asyncio.BufferedProtocol):
 
     # -- parser callbacks (httptools) ----------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.message_complete:  # a second answer to one request (or garbage after it)
+            raise _Stop(None)
+        self._headers = []
+        self._reason = ""
+        self._fields = 0
+
+    # The heads' exact accounting (``_head_size``, ``_fields``) catches a head that came in one
+    # large read, which the per-read count in ``data_received`` only sees in part.
+
     def on_status(self, reason: bytes) -> None:
-        self._reason = reason.decode("latin-1")
+        # "HTTP/1.1 200 " and CRLF around the reason; the parser may hand it over in pieces.
+        self._head_size += len(reason) + 15
+        if self._head_size > self._max_head:
+            raise _Stop(self._too_big())
+        self._reason += reason.decode("latin-1")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Also called for a chunked body's trailer fields, which are counted but not kept: our
+        # head is gone by then, and trailers are the backend's to us (RFC 9110 §6.5).
+        self._fields += 1
+        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
+        if self._fields > self._max_fields or self._head_size > self._max_head:
+            raise _Stop(self._too_many())
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def _too_many(self) -> UpstreamUnavailable:
+        if self._head_size > self._max_head:
+            return self._too_big()
+        return self._refusal(
+            f"sent more than {self._max_fields} header fields, the limit set by "
+            "c.ServerProxy.max_response_header_count"
+        )
 
     def on_headers_complete(self) -> None:
         assert self._parser is not None
         status = self._parser.get_status_code()
-        if 100 <= status < 200:  # interim (103 Early Hints...): not ours to pass; wait on
-            self._headers = []
+        if status < 200:
+            if status == 101:  # only an upgrade may be answered so (RFC 9110 §15.2.2)
+                raise _Stop(self._refusal("switched protocols (101) in answer to a plain request"))
+            if status < 100:
+                raise _Stop(self._refusal(f"sent an invalid status code {status}"))
+            # Interim (100 Continue, 102, 103 Early Hints...): skipped; the final answer follows
+            # (RFC 9110 §15.2). The parser reports it as a whole message, see on_message_complete.
+            self._interim = True
             return
         headers, self._headers = self._headers, []
+        self._fields = self._head_size = 0  # a trailer section is counted on its own
         self._keep_alive = self._parser.should_keep_alive()
         response = Response(self, status, self._reason, headers)
-        framed = response.content_length is not None or any(
-            n.lower() == "transfer-encoding" for n, _ in headers
-        )
+        framed = response.content_length is not None  # the parser refuses it with chunked
+        if not framed:
+            codings = [
+                t.strip().lower()
+                for n, v in headers
+                if n.lower() == "transfer-encoding"
+                for t in v.split(",")
+            ]
+            if codings and codings != ["chunked"]:
+                # The parser would read "gzip" until the close and "gzip, chunked" as chunked;
+                # either way the client would get bytes in a coding nobody announces to it.
+                raise _Stop(self._refusal(f"sent a Transfer-Encoding we cannot pass on: {codings}"))
+            framed = bool(codings)
         self._until_eof = not framed and status not in (204, 304)
         if self._head is not None and not self._head.done():
             self._head.set_result(response)
@@ -216,6 +333,7 @@ class _Connection(asyncio.BufferedProtocol):
             self._on_message_complete()
 
     def on_body(self, chunk: bytes) -> None:
+        self._since_body = 0
         sink = self._sink
         if self._error is not None:
             return  # the exchange already failed; the rest of this read is dropped
@@ -234,6 +352,9 @@ class _Connection(asyncio.BufferedProtocol):
             self._wait_for(busy)
 
     def on_message_complete(self) -> None:
+        if self._interim:  # the end of a 1xx answer, not of the exchange
+            self._interim = False
+            return
         self._on_message_complete()
 
     def _on_message_complete(self) -> None:
@@ -293,7 +414,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._parser = httptools.HttpResponseParser(self)
         self._head = self._loop.create_future()
         self._no_reuse = no_body_answer
-        self._got_bytes = False
+        self._since_body = self._head_size = 0
         self._heard_at = self._loop.time()
         if read_timeout:
             self._silence = self._loop.call_later(read_timeout, self._check_silence, read_timeout)
@@ -372,11 +493,20 @@ class _Connection(asyncio.BufferedProtocol):
             if isinstance(error, asyncio.TimeoutError):
                 error = UpstreamTimeout(f"{where} did not answer within the configured timeout")
             elif error is None:
-                error = UpstreamUnavailable(f"{where} closed the connection before it answered")
+                when = "in its response head" if self._since_body else "before it answered"
+                error = UpstreamUnavailable(f"{where} closed the connection {when}")
             self._head.set_exception(error)
         elif self._error is None:
-            if error is None or isinstance(error, (asyncio.TimeoutError, UpstreamUnavailable)):
-                error = BodyBroken(f"{where} broke off the response")
+            # The head is out; the body's consumer gets ``BodyBroken`` with the cause, so that
+            # a handler that has sent nothing yet can still answer with it.
+            if error is None:
+                error = BodyBroken(UpstreamUnavailable(f"{where} broke off the response"))
+            elif isinstance(error, asyncio.TimeoutError):
+                error = BodyBroken(
+                    UpstreamTimeout(f"{where} went silent mid-response, past the read timeout")
+                )
+            elif isinstance(error, UpstreamUnavailable):
+                error = BodyBroken(error)
             self._error = error
             if self._done is not None and not self._done.done():
                 self._done.set_exception(error)
@@ -386,6 +516,16 @@ class _Connection(asyncio.BufferedProtocol):
         if self.transport is not None and not self.closed:
             self.transport.abort()
         self.closed = True
+
+    def quiet(self) -> bool:
+        """Whether nothing waits unread on this idle connection. Bytes (or the end) that came
+        in after its last exchange but that the event loop has not read yet would otherwise be
+        taken for the next request's answer; httpcore makes the same check before it reuses a
+        connection. ``poll`` rather than ``select``: descriptors may be past FD_SETSIZE."""
+        assert self.transport is not None
+        poller = select.poll()
+        poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
+        return not poller.poll(0)
 
     def finish_exchange(self) -> None:
         reusable = (
@@ -406,6 +546,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._body_size = 0
         self._error = None
         self.message_complete = False
+        self._interim = False
         self._until_eof = False
         if self._paused:
             self._resume()
@@ -506,9 +647,10 @@ class Upstream:
             conn = None
             while idle:
                 candidate = idle.pop()
-                if not candidate.closed:
+                if not candidate.closed and candidate.quiet():
                     conn = candidate
                     break
+                candidate._close()
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(target, key)

@@ -194,10 +194,18 @@ def upstream_request_headers(
     return out
 
 
-def downstream_response_headers(headers: Sequence[tuple[str, str]]) -> Headers:
+def downstream_response_headers(
+    headers: Sequence[tuple[str, str]], *, status: int | None = None
+) -> Headers:
     """Backend response headers fit to send to the client: hop-by-hop fields dropped, repeats
-    kept, values with CR/LF/NUL refused (a backend must not split our response)."""
+    kept, values with CR/LF/NUL refused (a backend must not split our response).
+
+    With the response's ``status``: a 1xx or 204 loses any ``Content-Length``, whatever the
+    backend sent, since such a response has no content and must not announce any (RFC 9110
+    §8.6); a client that believed it would wait for bytes that never come."""
     out = drop_hop_by_hop(headers)
     for name, value in out:
         check_field(name, value)
+    if status is not None and (status < 200 or status == 204):
+        out = [(n, v) for n, v in out if n.lower() != "content-length"]
     return out

@@ -198,3 +198,15 @@ def test_is_websocket_upgrade() -> None:
     assert is_websocket_upgrade("h2c, websocket")
     assert not is_websocket_upgrade("h2c")
     assert not is_websocket_upgrade(None)
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"), [(204, False), (100, False), (103, False), (200, True), (304, True)]
+)
+def test_no_content_length_on_204_and_1xx(status: int, kept: bool) -> None:
+    """A 204 or 1xx never announces a length, whatever the backend sent (RFC 9110 §8.6); a 304
+    keeps it (it describes the representation the client has)."""
+    headers = [("Content-Length", "5"), ("ETag", '"x"')]
+    out = downstream_response_headers(headers, status=status)
+    assert (("Content-Length", "5") in out) is kept
+    assert ("ETag", '"x"') in out
