@@ -198,3 +198,19 @@ def test_is_websocket_upgrade() -> None:
     assert is_websocket_upgrade("h2c, websocket")
     assert not is_websocket_upgrade("h2c")
     assert not is_websocket_upgrade(None)
+
+
+def test_absolute_routes_send_no_context_headers() -> None:
+    """With no context path (absolute routes) none of the three context headers reaches the
+    backend, not even a copy the client sent; request_headers_override may still set one."""
+    client = [(name, "/spoofed") for name in CONTEXT_HEADERS] + [("X-Keep", "k")]
+    out = upstream_request_headers(client, context_path=None, server_token=None, login_cookie=None)
+    assert out == [("X-Keep", "k")]
+    out = upstream_request_headers(
+        client,
+        context_path=None,
+        server_token=None,
+        login_cookie=None,
+        overrides={"X-Forwarded-Prefix": "/mine"},
+    )
+    assert out == [("X-Keep", "k"), ("X-Forwarded-Prefix", "/mine")]
