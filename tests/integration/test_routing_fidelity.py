@@ -276,6 +276,7 @@ def test_fragment_is_never_forwarded_on_websockets(
 FORBIDDEN = [
     "example.com:80/",
     "absolute/example.com:80/",
+    "EXAMPLE.COM:80/",
     "example%2Ecom:80/",
     "ex%20ample:80/",
     "a%40b:80/",
@@ -309,6 +310,8 @@ NOT_FOUND = [
     "localhost:/",
     ":80/",
     "00080x/",
+    "localhost:%38%30/",
+    "%38%30/",
     "0/",
     "99999/",
     "65536/",
@@ -349,3 +352,13 @@ def test_websocket_status_codes(server: JupyterServer, target: str, status: int)
         return e.value.status
 
     assert asyncio.run(go()) == status
+
+
+def test_allowlist_matches_host_names_case_insensitively(
+    server: JupyterServer, recorder: Recorder
+) -> None:
+    """Deliberate difference from 4.x, which compares strings exactly (403): a host name is
+    case-insensitive (RFC 3986 §3.2.2), so LOCALHOST is the allowlist's localhost."""
+    status, _ = raw_request(server, f"{server.base_url}proxy/LOCALHOST:{recorder.port}/a")
+    assert status == 200
+    assert recorder.last().line == "GET /a HTTP/1.1"

@@ -194,7 +194,8 @@ def test_app_that_exits_gets_503_with_exit_code_and_log(
 
 def test_absolute_url_over_a_private_unix_socket(standalone: Callable[..., Standalone]) -> None:
     """--unix-socket gives the app a private socket ({unix_socket}) instead of a port, and
-    --absolute-url forwards the path with the prefix, for apps told their base URL."""
+    --absolute-url forwards the path with the prefix, for apps told their base URL, without
+    the prefix headers (an app honouring X-Forwarded-Prefix would prefix twice)."""
     command = [sys.executable, str(HERE / "backends" / "echo.py"), "--unix-socket", "{unix_socket}"]
     env = hub_free_env(JUPYTERHUB_SERVICE_PREFIX=PREFIX)
     s = standalone(
@@ -203,6 +204,8 @@ def test_absolute_url_over_a_private_unix_socket(standalone: Callable[..., Stand
     status, _, body = run(get(s.url("/user/alice/echo/x")))
     assert status == 200, body
     assert json.loads(body)["path"] == "/user/alice/echo/x"
+    prefix_headers = {"x-forwarded-context", "x-proxycontextpath", "x-forwarded-prefix"}
+    assert not prefix_headers & sent_headers(body).keys()
 
 
 def _pids_running(fragment: str) -> list[int]:
