@@ -52,9 +52,12 @@ from .core.location import backend_authorities, rewrite_location
 from .core.routing import (
     Target,
     check_host_allowed,
+    host_key,
     parse_host,
     parse_port,
     raw_suffix,
+    strip_fragment,
+    upstream_query,
     upstream_target_uri,
 )
 from .core.wshandshake import (
@@ -326,10 +329,12 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     # -- the proxy entry points ------------------------------------------------------------
 
     def _target(self, host: str, port: str | int) -> Target:
-        """Validate and authorize a ``host:port`` target from the URL."""
+        """Authorize, then validate, a ``host:port`` target from the URL: a host outside the
+        allowlist is 403 in any form (malformed, or with a bad port), as with 4.x; only an
+        allowed target can be 404 for its syntax."""
+        _allowed_by(self, host_key(str(host)))
         checked = parse_host(str(host))
         number = parse_port(port)
-        _allowed_by(self, checked)
         return Target(host=checked, port=number)
 
     def _paths(self, proxied_path: str) -> tuple[str, str]:
@@ -341,7 +346,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             context = self.request.path
         else:
             context = url_path_join(self.base_url, self.proxy_base or "proxy")
-        return context.rstrip("/"), raw
+        return context.rstrip("/"), strip_fragment(raw)
 
     def _upstream_path(self, context: str, raw: str) -> str:
         if self.absolute_url:
@@ -425,7 +430,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         ]
         return upstream_request_headers(
             items,
-            context_path=context,
+            context_path=None if self.absolute_url else context,
             server_token=token,
             login_cookie=cookie,
             header_authenticated=by_header,
@@ -435,7 +440,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
 
     def _upstream_uri(self, path: str) -> str:
         token, _, _ = self._identity
-        return upstream_target_uri(path, strip_token_query(self.request.query, token))
+        query = upstream_query(self.request.path, self.request.query)
+        return upstream_target_uri(path, strip_token_query(query, token))
 
     async def _exchange_http(self, target: Target, context: str, path: str) -> None:
         if self._should_record_activity():

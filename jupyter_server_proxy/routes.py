@@ -1,8 +1,9 @@
 """The URL layout, all under the server's ``base_url`` (see DESIGN.md §1 for the contract).
 
 Order matters: tornado takes the first pattern that matches, so specific routes come first and a
-catch-all under ``/proxy/`` answers malformed targets with a 400 that says what was expected
-(instead of Jupyter's generic 404).
+catch-all under ``/proxy/`` answers URLs that name no target (no port, userinfo, ``host/path``)
+with 404, as 4.x does, but with a page that says what a target looks like (instead of Jupyter's
+generic one).
 
 Jupyter's own routes always win over a named app. Every extension's routes are tried before the
 server's own, in the order the extensions were loaded, so an app named ``api`` or ``lab`` would
@@ -25,8 +26,10 @@ from jupyter_server.utils import url_path_join
 from .config import ServerProxy
 from .specs import ServerSpec
 
-# A host in a URL: a DNS name or IPv4 literal, or an IPv6 literal in brackets.
-_HOST = r"([^/:@\[\]]+|\[[0-9A-Fa-f:.]+\])"
+# A host in a URL: anything in brackets (an IPv6 literal, or so it claims), or else 4.x's pattern,
+# any text without "/", ":" or "@". It is broad on purpose: whatever the form, the allowlist
+# judges the host first (403 if it is not on it), and only an allowed one is checked for syntax.
+_HOST = r"(\[[^/@\]]*\]|[^/:@]+)"
 
 
 def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) -> list[Any]:

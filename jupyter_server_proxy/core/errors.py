@@ -23,10 +23,13 @@ class ProxyError(Exception):
 
 
 class BadTarget(ProxyError):
-    """The request names a host or port that cannot be a proxy target (malformed)."""
+    """The URL names no valid proxy target: no port, a port outside 1..65535, userinfo, a host
+    that is no host. 404 as with 4.x, where such a URL matches no route: there is nothing at
+    that address (the request itself is well-formed HTTP, so 400 would blame the client's
+    syntax)."""
 
-    status = 400
-    title = "Bad proxy target"
+    status = 404
+    title = "No such proxy target"
 
 
 class HostNotAllowed(ProxyError):

@@ -155,7 +155,7 @@ def strip_token_query(query: str, server_token: str | None) -> str:
 def upstream_request_headers(
     headers: Iterable[tuple[str, str]],
     *,
-    context_path: str,
+    context_path: str | None,
     server_token: str | None,
     login_cookie: str | None,
     header_authenticated: bool = False,
@@ -167,6 +167,12 @@ def upstream_request_headers(
     Order of rules: hop-by-hop removal, credential removal, then the context-path headers, then
     ``request_headers_override`` (so an app's override wins, as with the peer). For websockets the
     handshake fields (``Sec-WebSocket-*``) are left to the websocket client, which makes its own.
+
+    ``context_path`` is None on absolute routes (``absolute_url``, ``/proxy/absolute/...``): the
+    backend already gets the full path, and an app that honours ``X-Forwarded-Prefix``
+    (werkzeug's ProxyFix, Spring, Grafana) would put the prefix in front of it a second time.
+    None of the three is sent then, not even one the client sent itself: they are this proxy's
+    to set.
     """
     out = drop_hop_by_hop(headers)
     out = strip_jupyter_credentials(
@@ -187,7 +193,8 @@ def upstream_request_headers(
     if overrides:
         replaced |= {k.lower() for k in overrides}
     out = [(n, v) for n, v in out if n.lower() not in replaced]
-    out.extend((h, context_path) for h in CONTEXT_HEADERS)
+    if context_path is not None:
+        out.extend((h, context_path) for h in CONTEXT_HEADERS)
     for name, value in (overrides or {}).items():
         check_field(name, value)
         out.append((name, value))

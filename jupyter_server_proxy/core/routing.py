@@ -7,6 +7,12 @@ Rules:
   tornado hands handlers *decoded* route arguments, so the raw suffix is recovered from the raw
   request path (see ``raw_suffix``).
 - The context path (what the client sees as the backend's root) never ends with ``/``.
+- The allowlist is asked first, about the host exactly as the URL names it (see ``host_key``):
+  a host outside it is 403 whatever its form, even one that is no valid host. Only an allowed
+  target is then checked for syntax (4.x asks the allowlist and nothing else).
+- A fragment is never forwarded: a request-target has none (RFC 9112 §3.2, RFC 3986 §3.5 says
+  a client never sends it), yet tornado passes a raw ``#`` on. Everything from the first ``#``
+  on is dropped, the query too when the ``#`` stands before it, as 4.x does.
 """
 
 from __future__ import annotations
@@ -70,10 +76,25 @@ def parse_host(host: str) -> str:
     return candidate.lower()
 
 
+def host_key(host: str) -> str:
+    """How the allowlist sees a host from a URL (or an allowlist entry), valid or not.
+
+    Lower-cased, since a host name is case-insensitive (RFC 3986 §3.2.2); an IPv6 literal
+    without its brackets and in canonical form, so ``[0::1]`` is ``::1``. Nothing is refused
+    here: a malformed host is simply not on the list.
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in bare:
+        try:
+            return str(ipaddress.IPv6Address(bare))
+        except ValueError:
+            pass
+    return host.lower()
+
+
 def check_host_allowed(host: str, allowlist: list[str] | tuple[str, ...]) -> None:
-    """``host`` must equal an entry (case-insensitively); IPv6 entries may carry brackets."""
-    wanted = {h.strip("[]").lower() for h in allowlist}
-    if host.lower() not in wanted:
+    """``host`` (as the URL names it) must be an entry, compared by ``host_key``."""
+    if host_key(host) not in {host_key(h) for h in allowlist}:
         raise HostNotAllowed(
             f"host {host!r} is not in c.ServerProxy.host_allowlist",
         )
@@ -99,6 +120,21 @@ def raw_suffix(raw_path: str, decoded_suffix: str) -> str:
         if len(tail) > 3 * len(decoded_suffix) + 3:
             break
     return quote(decoded_suffix, safe=_PATH_SAFE)
+
+
+def strip_fragment(raw_path: str) -> str:
+    """``raw_path`` up to its first ``#``. Only a raw ``#`` counts: an escaped one (``%23``) is
+    data and stays."""
+    return raw_path.partition("#")[0]
+
+
+def upstream_query(raw_path: str, query: str) -> str:
+    """The query to forward for a request whose target tornado split into ``raw_path`` and
+    ``query`` at the first ``?``. A ``#`` in the path starts the fragment, so what tornado took
+    for a query is fragment too; otherwise the query ends at its own first ``#``."""
+    if "#" in raw_path:
+        return ""
+    return strip_fragment(query)
 
 
 def upstream_target_uri(path: str, query: str) -> str:

@@ -19,6 +19,10 @@ Rules:
   only then.
 - Everything started is stopped: SIGTERM or SIGINT stops the app's process group, closes the
   connections and exits 0.
+- The 4.x Python API holds: ``StandaloneProxyServer(**traits)`` takes every trait 4.x's class
+  has (those of a ``c.ServerProxy.servers`` entry among them), and ``create_app()`` returns the
+  tornado application, for tests and embedders that serve it themselves (``close_app`` then
+  stops what it started).
 """
 
 from __future__ import annotations
@@ -38,7 +42,22 @@ from typing import Any
 
 from jupyter_core.application import JupyterApp
 from tornado import httpserver, web
-from traitlets import Bool, Dict, Float, Int, List, Unicode, Union, default, validate
+from traitlets import (
+    Any as AnyTrait,
+)
+from traitlets import (
+    Bool,
+    Callable,
+    Dict,
+    Float,
+    Instance,
+    Int,
+    List,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
 
 from ..engine import Engine, EngineSettings
 from ..processes import AppManager
@@ -63,9 +82,19 @@ class Served:
     """Everything one run owns, so that shutdown can release each of them."""
 
     server: httpserver.HTTPServer
-    manager: AppManager
-    engine: Engine
+    app: web.Application
     activity: asyncio.Task[None] | None
+
+
+def _listed(value: Any) -> Any:
+    """A list trait's value as a list; a callable (which the spec takes too) as it is."""
+    return value if callable(value) else list(value)
+
+
+def _as_strings(value: Any) -> Any:
+    """A dict trait's keys and values as strings (a value from the command line may be
+    anything JSON gives); a callable as it is."""
+    return value if callable(value) else {str(k): str(v) for k, v in value.items()}
 
 
 def app_name(command: list[str]) -> str:
@@ -117,10 +146,11 @@ class StandaloneProxyServer(JupyterApp):
     """
     examples = "jupyter-standaloneproxy -- voila --no-browser --port={port} /path/to/notebook.ipynb"
 
-    command = List(
-        Unicode(),
+    command = Union(
+        [List(Unicode()), Callable()],
+        default_value=[],
         help="""The app's command (everything after '--' on the command line). {port},
-        {unix_socket} and {base_url} are filled in.""",
+        {unix_socket} and {base_url} are filled in. A callable (as in 4.x) returns the list.""",
     ).tag(config=True)
 
     base_url = Unicode(
@@ -146,6 +176,7 @@ class StandaloneProxyServer(JupyterApp):
     unix_socket = Union(
         [Bool(), Unicode()],
         default_value=False,
+        allow_none=True,
         help="""Talk to the app over a unix socket instead of TCP: True for a private socket
         (given to it as {unix_socket}), or the path of the socket the app creates.""",
     ).tag(config=True)
@@ -160,17 +191,50 @@ class StandaloneProxyServer(JupyterApp):
         by default the prefix is stripped and sent in X-Forwarded-Prefix and the like.""",
     ).tag(config=True)
 
-    environment = Dict(
-        {}, help="Extra environment variables for the app ({port} etc. are filled in)."
+    environment = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="""Extra environment variables for the app ({port} etc. are filled in), or a
+        callable returning them.""",
     ).tag(config=True)
 
-    mappath = Dict({}, help="Paths to replace before forwarding: {'/': '/index.html'}.").tag(
-        config=True
-    )
-
-    request_headers_override = Dict(
-        {}, help="Headers to set on every request forwarded to the app."
+    mappath = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="""Paths to replace before forwarding: {'/': '/index.html'}, or a callable that
+        takes the path and returns the one to forward.""",
     ).tag(config=True)
+
+    request_headers_override = Union(
+        [Dict(), Callable()],
+        default_value={},
+        help="Headers to set on every request forwarded to the app.",
+    ).tag(config=True)
+
+    rewrite_response = Union(
+        [Callable(), List(Callable())],
+        default_value=[],
+        help="""Functions that may change each response of the app before it is sent, as for a
+        c.ServerProxy.servers entry.""",
+    ).tag(config=True)
+
+    update_last_activity = Union(
+        [Bool(), Callable()],
+        default_value=True,
+        help="""Whether requests count as activity reported to JupyterHub; a callable decides
+        per request.""",
+    ).tag(config=True)
+
+    exclude_last_activity_patterns = List(
+        Union([Unicode(), Instance(re.Pattern)]),
+        help="Regular expressions of request paths that are not activity.",
+    ).tag(config=True)
+
+    # Taken, as 4.x's class has them, and without effect: a standalone app has no launcher.
+    launcher_entry = AnyTrait(
+        None, allow_none=True, help="Has no effect here: there is no launcher."
+    ).tag(config=True)
+    new_browser_tab = Bool(True, help="Has no effect here: there is no launcher.").tag(config=True)
 
     raw_socket_proxy = Bool(
         False, help="Relay websockets to a plain TCP or unix socket app (no HTTP)."
@@ -328,27 +392,19 @@ class StandaloneProxyServer(JupyterApp):
                 loop.remove_signal_handler(sig)
 
     async def _open(self) -> Served:
-        spec = self.server_spec()
-        self._check_auth_env()
-        routes = self.routes(spec)
         tls = self._server_ssl()
-        manager = AppManager(
-            {spec.name: spec}, base_url=self.base_url, log=self.log, stop_grace=self.stop_timeout
-        )
-        # Last resort if the loop dies without reaching _close: kill the app's group.
-        atexit.register(manager.kill_all_sync)
-        engine = Engine(self.engine_settings())
-        app = self.web_app(routes, spec, manager, engine)
+        app = self.create_app()
         server = httpserver.HTTPServer(app, xheaders=True, ssl_options=tls)
         try:
             server.listen(self.port, self.address)
         except OSError as e:
-            await engine.close()
+            await self.close_app(app)
             raise StartupError(
                 f"cannot listen on {self.address}:{self.port}: {e.strerror or e}"
             ) from e
+        (spec,) = app.settings[SPECS_KEY].values()
         self._announce(spec, secure=tls is not None)
-        return Served(server, manager, engine, self._start_activity(app))
+        return Served(server, app, self._start_activity(app))
 
     async def _close(self, served: Served) -> None:
         served.server.stop()
@@ -356,12 +412,33 @@ class StandaloneProxyServer(JupyterApp):
             served.activity.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await served.activity
-        # The app first: requests waiting on it then fail fast instead of holding shutdown.
-        await served.manager.stop_all()
-        # Then relayed websockets (closed with a reason) and the pools, then the clients.
-        await served.engine.close()
+        await self.close_app(served.app)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(served.server.close_all_connections(), CLOSE_GRACE)
+
+    def create_app(self) -> web.Application:
+        """The tornado application serving the app under ``base_url``, as 4.x's method returns
+        it, for callers that serve it on an ``HTTPServer`` of their own. The app's process
+        starts at the first request. ``close_app`` stops it; should nobody call it, an atexit
+        hook still kills the process group. Raises ``StartupError`` naming a bad option."""
+        spec = self.server_spec()
+        self._check_auth_env()
+        routes = self.routes(spec)
+        manager = AppManager(
+            {spec.name: spec}, base_url=self.base_url, log=self.log, stop_grace=self.stop_timeout
+        )
+        atexit.register(manager.kill_all_sync)
+        return self.web_app(routes, spec, manager, Engine(self.engine_settings()))
+
+    async def close_app(self, app: web.Application) -> None:
+        """Stop what ``create_app``'s application started: first the app (requests waiting on
+        it then fail fast instead of holding shutdown), then relayed websockets (closed with a
+        reason) and the connection pools."""
+        manager: AppManager = app.settings[MANAGER_KEY]
+        await manager.stop_all()
+        atexit.unregister(manager.kill_all_sync)
+        engine: Engine = app.settings[ENGINE_KEY]
+        await engine.close()
 
     # -- building blocks -----------------------------------------------------------------------
 
@@ -373,21 +450,23 @@ class StandaloneProxyServer(JupyterApp):
             )
         unix_socket = self.unix_socket
         raw = {
-            "command": list(self.command),
-            "environment": {str(k): str(v) for k, v in self.environment.items()},
+            "command": _listed(self.command),
+            "environment": _as_strings(self.environment),
             "timeout": self.timeout,
             "absolute_url": self.absolute_url,
             "port": self.server_port,
             "unix_socket": unix_socket if unix_socket not in ("", False) else None,
-            "mappath": {str(k): str(v) for k, v in self.mappath.items()},
-            "request_headers_override": {
-                str(k): str(v) for k, v in self.request_headers_override.items()
-            },
+            "mappath": _as_strings(self.mappath),
+            "request_headers_override": _as_strings(self.request_headers_override),
+            "rewrite_response": self.rewrite_response,
+            "update_last_activity": self.update_last_activity,
+            "exclude_last_activity_patterns": list(self.exclude_last_activity_patterns),
             "raw_socket_proxy": self.raw_socket_proxy,
             "launcher_entry": {"enabled": False},
         }
+        name = app_name(self.command) if isinstance(self.command, list) else "app"
         try:
-            spec, _ = validate_spec(app_name(self.command), raw, source="command line")
+            spec, _ = validate_spec(name, raw, source="command line")
         except SpecError as e:
             raise StartupError(str(e)) from e
         return spec

@@ -67,11 +67,12 @@ class AddSlashHandler(web.RequestHandler):
     """``<prefix without its slash>`` -> ``<prefix>``, keeping the query string as it came.
 
     JupyterHub links to a server as ``/user/alice`` at times. The redirect reveals nothing, so it
-    is not authenticated; the page it leads to is."""
+    is not authenticated; the page it leads to is. Permanent (301), as 4.x's: the prefix's
+    address never changes."""
 
     def get(self) -> None:
         query = self.request.query
-        self.redirect(self.request.path + "/" + (f"?{query}" if query else ""))
+        self.redirect(self.request.path + "/" + (f"?{query}" if query else ""), permanent=True)
 
     def head(self) -> None:
         self.get()

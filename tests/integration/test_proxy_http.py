@@ -237,10 +237,11 @@ def test_json_errors_for_api_clients(server: JupyterServer) -> None:
 
 
 @pytest.mark.parametrize("target", ["99999", "0", "proxy-me", "a@b:80", "%3Cscript%3E"])
-def test_malformed_targets_are_400_and_escaped(server: JupyterServer, target: str) -> None:
-    """A malformed port or host gets 400 explaining the URL forms; nothing is echoed unescaped."""
+def test_malformed_targets_are_404_and_escaped(server: JupyterServer, target: str) -> None:
+    """A URL naming no valid target gets 404 (as with 4.x) explaining the URL forms; nothing is
+    echoed unescaped."""
     status, _, body = run(fetch(server, "GET", f"proxy/{target}/x"))
-    assert status == 400, body
+    assert status == 404, body
     assert b"<script>" not in body
     assert b"/proxy/&lt;port&gt;/" in body or b"not a" in body
 

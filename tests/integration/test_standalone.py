@@ -136,8 +136,9 @@ def test_proxies_http_and_websocket_under_the_service_prefix(
     standalone: Callable[..., Standalone],
 ) -> None:
     """Everything under $JUPYTERHUB_SERVICE_PREFIX reaches the app with the prefix stripped (and
-    announced in X-Forwarded-Prefix); the bare prefix redirects to itself with a slash, keeping
-    the query; paths outside the prefix are 404; websockets are relayed with the subprotocol."""
+    announced in X-Forwarded-Prefix); the bare prefix redirects (301, as 4.x) to itself with a
+    slash, keeping the query; paths outside the prefix are 404; websockets are relayed with the
+    subprotocol."""
     s = standalone("--skip-authentication", env=hub_free_env(JUPYTERHUB_SERVICE_PREFIX=PREFIX))
 
     async def go() -> None:
@@ -151,7 +152,7 @@ def test_proxies_http_and_websocket_under_the_service_prefix(
         assert status == 200 and json.loads(body)["received"] == 70000
 
         status, headers, _ = await get(s.url("/user/alice?a=b"))
-        assert status in (301, 302) and headers["Location"] == "/user/alice/?a=b"
+        assert status == 301 and headers["Location"] == "/user/alice/?a=b"
 
         status, _, _ = await get(s.url("/user/bob/echo/x"))
         assert status == 404
@@ -220,7 +221,8 @@ def test_app_that_exits_gets_503_with_exit_code_and_log(
 
 def test_absolute_url_over_a_private_unix_socket(standalone: Callable[..., Standalone]) -> None:
     """--unix-socket gives the app a private socket ({unix_socket}) instead of a port, and
-    --absolute-url forwards the path with the prefix, for apps told their base URL."""
+    --absolute-url forwards the path with the prefix, for apps told their base URL, without
+    the prefix headers (an app honouring X-Forwarded-Prefix would prefix twice)."""
     command = [sys.executable, str(HERE / "backends" / "echo.py"), "--unix-socket", "{unix_socket}"]
     env = hub_free_env(JUPYTERHUB_SERVICE_PREFIX=PREFIX)
     s = standalone(
@@ -229,6 +231,8 @@ def test_absolute_url_over_a_private_unix_socket(standalone: Callable[..., Stand
     status, _, body = run(get(s.url("/user/alice/echo/x")))
     assert status == 200, body
     assert json.loads(body)["path"] == "/user/alice/echo/x"
+    prefix_headers = {"x-forwarded-context", "x-proxycontextpath", "x-forwarded-prefix"}
+    assert not prefix_headers & sent_headers(body).keys()
 
 
 def _pids_running(fragment: str) -> list[int]:
@@ -515,3 +519,96 @@ def test_browser_login_through_the_oauth_callback(standalone: Callable[..., Stan
                     assert r.status == 200 and (await r.json())["received"] == 4
 
         run(go())
+
+
+# -- the 4.x Python API ---------------------------------------------------------------------------
+
+
+def make_embedded_proxy() -> Any:
+    """A ``StandaloneProxyServer`` built as 4.x's Python API builds it: every 4.x trait as a
+    keyword argument (those of a ``c.ServerProxy.servers`` entry among them)."""
+    from jupyter_server_proxy.standalone import StandaloneProxyServer
+
+    def tag(response: Any) -> None:
+        response.headers["X-Rewritten"] = "yes"
+
+    return StandaloneProxyServer(
+        command=ECHO,
+        base_url=PREFIX,
+        no_authentication=True,
+        address="127.0.0.1",
+        server_port=0,
+        timeout=30.0,
+        absolute_url=False,
+        environment={"ECHO_TEST": "1"},
+        mappath={"/mapped": "/echo/mapped-to"},
+        request_headers_override={"X-Embedded": "yes"},
+        rewrite_response=[tag],
+        update_last_activity=True,
+        exclude_last_activity_patterns=["^/static/"],
+        raw_socket_proxy=False,
+        unix_socket=None,
+        activity_interval=0,
+        websocket_max_message_size=1 << 20,
+        launcher_entry={"enabled": False},
+        new_browser_tab=False,
+    )
+
+
+async def serve_embedded(proxy: Any, use: Callable[[str], Any]) -> None:
+    """Serve ``proxy.create_app()`` on an ``HTTPServer`` of the test's own, as an embedder does;
+    ``use(origin)`` runs against it; ``close_app`` then stops the app it started."""
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+    from tornado.web import Application
+
+    before = set(_pids_running("backends/echo.py"))  # other tests' backends may be running
+    app = proxy.create_app()
+    assert isinstance(app, Application)
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+    try:
+        await use(f"http://127.0.0.1:{sockets[0].getsockname()[1]}")
+    finally:
+        server.stop()
+        await proxy.close_app(app)
+        await asyncio.wait_for(server.close_all_connections(), WAIT)
+    assert set(_pids_running("backends/echo.py")) <= before, "close_app left the app running"
+
+
+def test_python_api_create_app_proxies_http() -> None:
+    """4.x's Python API: ``StandaloneProxyServer(**traits).create_app()`` returns the tornado
+    application; served by the caller, it proxies HTTP under base_url with the traits applied
+    (request_headers_override, mappath, rewrite_response, the prefix headers)."""
+
+    async def use(origin: str) -> None:
+        status, headers, body = await get(f"{origin}{PREFIX}echo/x?q=1")
+        assert status == 200, body
+        assert json.loads(body)["raw_path"] == "/echo/x?q=1"
+        sent = sent_headers(body)
+        assert sent["x-embedded"] == "yes" and sent["x-forwarded-prefix"] == PREFIX[:-1]
+        assert headers["X-Rewritten"] == "yes"
+        status, _, body = await get(f"{origin}{PREFIX}mapped")
+        assert status == 200 and json.loads(body)["path"] == "/echo/mapped-to"
+
+    run(serve_embedded(make_embedded_proxy(), use))
+
+
+def test_python_api_create_app_relays_a_browser_websocket() -> None:
+    """The application from ``create_app()`` relays a websocket opened the way a browser opens
+    it: Origin equal to Host, with Chrome's Sec-Fetch-* headers."""
+
+    async def use(origin: str) -> None:
+        browser = {
+            "Origin": origin,
+            "Sec-Fetch-Site": "same-origin",
+            "Sec-Fetch-Mode": "websocket",
+            "Sec-Fetch-Dest": "empty",
+        }
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"{origin}{PREFIX}ws", headers=browser) as ws:
+                await ws.send_str("hello")
+                assert await ws.receive_str() == "hello"
+
+    run(serve_embedded(make_embedded_proxy(), use))

@@ -210,3 +210,19 @@ def test_no_content_length_on_204_and_1xx(status: int, kept: bool) -> None:
     out = downstream_response_headers(headers, status=status)
     assert (("Content-Length", "5") in out) is kept
     assert ("ETag", '"x"') in out
+
+
+def test_absolute_routes_send_no_context_headers() -> None:
+    """With no context path (absolute routes) none of the three context headers reaches the
+    backend, not even a copy the client sent; request_headers_override may still set one."""
+    client = [(name, "/spoofed") for name in CONTEXT_HEADERS] + [("X-Keep", "k")]
+    out = upstream_request_headers(client, context_path=None, server_token=None, login_cookie=None)
+    assert out == [("X-Keep", "k")]
+    out = upstream_request_headers(
+        client,
+        context_path=None,
+        server_token=None,
+        login_cookie=None,
+        overrides={"X-Forwarded-Prefix": "/mine"},
+    )
+    assert out == [("X-Keep", "k"), ("X-Forwarded-Prefix", "/mine")]

@@ -8,9 +8,12 @@ from jupyter_server_proxy.core.errors import BadTarget, HostNotAllowed
 from jupyter_server_proxy.core.routing import (
     Target,
     check_host_allowed,
+    host_key,
     parse_host,
     parse_port,
     raw_suffix,
+    strip_fragment,
+    upstream_query,
     upstream_target_uri,
 )
 
@@ -22,9 +25,10 @@ def test_ports(text: str | int, port: int) -> None:
 
 @pytest.mark.parametrize("text", ["0", "65536", "99999", "-1", "80a", "", " 80", "٣"])
 def test_bad_ports(text: str) -> None:
-    """Anything but a decimal 1..65535 is a BadTarget (400)."""
-    with pytest.raises(BadTarget):
+    """Anything but a decimal 1..65535 is a BadTarget: the URL names no target (404)."""
+    with pytest.raises(BadTarget) as e:
         parse_port(text)
+    assert e.value.status == 404
 
 
 @pytest.mark.parametrize(
@@ -86,3 +90,63 @@ def test_upstream_target_uri() -> None:
     assert upstream_target_uri("", "") == "/"
     assert upstream_target_uri("a", "q=1") == "/a?q=1"
     assert upstream_target_uri("/a%2F", "") == "/a%2F"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("localhost", "localhost"),
+        ("LocalHost", "localhost"),
+        ("[::1]", "::1"),
+        ("[0:0::1]", "::1"),
+        ("::1", "::1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("ex ample", "ex ample"),
+        ("[not-ipv6]", "[not-ipv6]"),
+        ("localhost.", "localhost."),
+    ],
+)
+def test_host_key(text: str, key: str) -> None:
+    """The allowlist compares hosts case-insensitively and IPv6 literals in canonical form,
+    and sees even a malformed host as it came."""
+    assert host_key(text) == key
+
+
+@pytest.mark.parametrize(
+    "host", ["ex ample", "a@b", "a/b", "-x", "<script>", "[not-ipv6]", "x" * 300, "localhost."]
+)
+def test_malformed_host_outside_allowlist_is_not_allowed(host: str) -> None:
+    """A host outside the allowlist is refused as such (403) whatever its form: the allowlist is
+    asked before the host's syntax is."""
+    with pytest.raises(HostNotAllowed) as e:
+        check_host_allowed(host, ["localhost", "127.0.0.1"])
+    assert e.value.status == 403
+
+
+def test_allowlist_ipv6_entries_in_any_form() -> None:
+    check_host_allowed("[::1]", ["0:0::1"])
+    check_host_allowed("::1", ["[::1]"])
+    with pytest.raises(HostNotAllowed):
+        check_host_allowed("[::2]", ["[::1]"])
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "sent_path", "sent_query"),
+    [
+        ("/a", "x=1", "/a", "x=1"),
+        ("/a#bla", "", "/a", ""),
+        # tornado splits at the first "?": here the "?x=1" is part of the fragment.
+        ("/a#bla", "x=1", "/a", ""),
+        ("/a", "x=1#bla", "/a", "x=1"),
+        ("/a", "x=1#b?c#d", "/a", "x=1"),
+        ("/a%23b", "c=%23", "/a%23b", "c=%23"),
+        ("/#", "", "/", ""),
+    ],
+)
+def test_fragment_is_never_forwarded(
+    path: str, query: str, sent_path: str, sent_query: str
+) -> None:
+    """Everything from the first raw "#" on is dropped (RFC 9112 §3.2: a request-target has no
+    fragment), the query too when the "#" comes before it; an escaped %23 is data and stays."""
+    assert strip_fragment(path) == sent_path
+    assert upstream_query(path, query) == sent_query
