@@ -71,7 +71,7 @@ from .core.wshandshake import (
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
 from .upstream import BodyBroken, Response
-from .utils import call_with_asked_args
+from .utils import hook_failed
 from .websocket import take_client
 from .wspipe import Side
 
@@ -117,7 +117,13 @@ class _WsPhase(enum.Enum):
 def _allowed_by(handler: ProxyHandler, host: str) -> None:
     allow = handler.host_allowlist
     if callable(allow):
-        if not call_with_asked_args(allow, {"handler": handler, "host": host}):
+        # Called positionally, as 4.x calls it: configs name the parameters as they like
+        # (``lambda h, host: ...``). A rule that raises is named, never a bare 500.
+        try:
+            allowed = allow(handler, host)
+        except Exception as e:
+            raise hook_failed("c.ServerProxy", "host_allowlist", allow, e) from e
+        if not allowed:
             raise HostNotAllowed(f"host {host!r} is not allowed by c.ServerProxy.host_allowlist")
         return
     check_host_allowed(host, list(allow))

@@ -44,7 +44,7 @@ CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Pre
 #: don't scope cookies by port, so cookies of *other* Jupyter servers on this host arrive too.
 _JUPYTER_LOGIN_COOKIE = re.compile(r"^username-[A-Za-z0-9-]+$")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
-_TOKEN_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 token
+_TOKEN_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2 token
 
 
 class HeaderInjection(ValueError):
@@ -52,7 +52,8 @@ class HeaderInjection(ValueError):
 
 
 def check_field(name: str, value: str) -> None:
-    if not _TOKEN_NAME.match(name):
+    # fullmatch: ``$`` would also match before a final newline, letting "X\n" through.
+    if not _TOKEN_NAME.fullmatch(name):
         raise HeaderInjection(f"invalid header name {name!r}")
     if _BAD_VALUE.search(value):
         raise HeaderInjection(f"header {name!r} has a CR, LF or NUL in its value")

@@ -16,8 +16,11 @@ CONFIG = """
 c.ServerProxy.read_timeout = 1.0
 c.ServerProxy.websocket_ping_interval = 0.2
 
-def allow(handler, host):
-    return host in ("localhost", "127.0.0.1") or host.endswith(".allowed.test")
+# 4.x calls the rule positionally, so its parameters may have any names.
+def allow(h, name):
+    if name == "raise.test":
+        raise LookupError("no rule for " + name)
+    return name in ("localhost", "127.0.0.1") or name.endswith(".allowed.test")
 
 c.ServerProxy.host_allowlist = allow
 
@@ -91,11 +94,16 @@ def test_rewrite_hook_sees_and_changes_the_response(
 
 
 def test_callable_host_allowlist(server: JupyterServer) -> None:
-    """A callable host_allowlist decides per host (here: nothing listens, so 502, not 403)."""
+    """A callable host_allowlist gets (handler, host) positionally, as 4.x passes them, and
+    decides per host (here: nothing listens, so 502, not 403); one that raises is a 500 naming
+    the setting and the callable."""
     status, _, _ = run(get(server, "proxy/node1.allowed.test:1/"))
     assert status in (502, 504)
     status, _, body = run(get(server, "proxy/other.test:1/"))
     assert status == 403 and b"other.test" in body
+    status, _, body = run(get(server, "proxy/raise.test:1/"))
+    assert status == 500
+    assert b"host_allowlist callable allow raised LookupError: no rule for raise.test" in body
 
 
 def test_idle_websocket_gets_keepalive_pings(server: JupyterServer, backend: Backend) -> None:
