@@ -167,8 +167,7 @@ class SuperviseAndProxyHandler(ProxyHandler):
             return
         target = await self._ready_target()
         context, raw = self._named_paths(path)
-        upstream = context + raw if self.absolute_url else self._map_path(raw or "/")
-        await self._exchange_http(target, context, upstream)
+        await self._exchange_http(target, context, self._upstream_of(context, raw))
 
     async def _named_connect(self, path: str) -> None:
         target = await self._ready_target()
@@ -178,8 +177,13 @@ class SuperviseAndProxyHandler(ProxyHandler):
 
             await open_raw_socket(self, target)
             return
-        upstream = context + raw if self.absolute_url else self._map_path(raw or "/")
-        await self._open_websocket(target, context, upstream)
+        await self._open_websocket(target, context, self._upstream_of(context, raw))
+
+    def _upstream_of(self, context: str, raw: str) -> str:
+        """The path the app gets: ``mappath`` applies to the path after ``/<name>``, also for
+        an ``absolute_url`` app, which then gets it behind the prefix (as 4.x does)."""
+        mapped = self._map_path(raw or "/")
+        return context + mapped if self.absolute_url else mapped
 
     # One-argument methods: the route captures only the path after the name.
     async def http_get(self, path: str = "") -> None:  # type: ignore[override]

@@ -72,7 +72,9 @@ def echo(**more):
 
 c.ServerProxy.servers = {{
     "hooked": echo(rewrite_response=record, mappath={{"/mapped": "/echo/was-mapped"}}),
-    "abshooked": echo(rewrite_response=[record], absolute_url=True),
+    "abshooked": echo(
+        rewrite_response=[record], absolute_url=True, mappath={{"/mapped": "/echo/was-mapped"}}
+    ),
     "sockhooked": {{
         "command": [sys.executable, {ECHO!r}, "--unix-socket", "{{unix_socket}}"],
         "unix_socket": True, "timeout": 20, "rewrite_response": record,
@@ -157,6 +159,13 @@ def test_absolute_url_app_hook_path_is_after_the_prefix(server: JupyterServer) -
     status, headers, body = run(get(server, "abshooked/echo/x"))
     assert status == 200 and json.loads(body)["path"] == f"{BASE}abshooked/echo/x"
     assert json.loads(headers["X-Hook-Args"])["path"] == "/echo/x"
+
+
+def test_absolute_url_app_gets_mappath_applied_behind_its_prefix(server: JupyterServer) -> None:
+    """mappath applies to the path after ``/<name>`` also for an absolute_url app, which gets
+    the mapped path behind its prefix (as 4.x does)."""
+    status, headers, body = run(get(server, "abshooked/mapped"))
+    assert status == 200 and json.loads(body)["path"] == f"{BASE}abshooked/echo/was-mapped"
 
 
 def test_unix_socket_app_hook_gets_port_zero(server: JupyterServer) -> None:
