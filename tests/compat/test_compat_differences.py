@@ -1,0 +1,53 @@
+"""Deliberate differences from 4.x, one test each (docs/migrating.md explains every one)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+
+import pytest
+from compat_support import JupyterServer, request
+
+
+@pytest.mark.deliberate_difference(
+    reason="4.x forwards Jupyter's credentials to the app (GHSA-q52h-2389-h4hv)"
+)
+def test_jupyter_credentials_are_not_forwarded(server: JupyterServer, backend_port: int) -> None:
+    """The server's token (query or Authorization) and Jupyter's login cookies stay behind;
+    the app's own cookies and arguments pass."""
+    cookie = f"username-127-0-0-1-{server.port}=secret-login; app=keep"
+    r = request(
+        server.url(f"proxy/{backend_port}/c?token={server.token}&mine=1"),
+        headers={"Authorization": f"token {server.token}", "Cookie": cookie},
+    )
+    assert r.status == 200
+    doc = r.json()
+    assert doc["query"] == "mine=1"  # type: ignore[index]
+    assert r.header_values("Authorization") == []
+    assert r.header_values("Cookie") == ["app=keep"]
+
+
+@pytest.mark.deliberate_difference(reason="4.x buffers a whole response before sending any of it")
+def test_responses_are_streamed(server: JupyterServer) -> None:
+    """The first part of a response reaches the client while the app is still writing."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/base/external/stream", headers=server.auth)
+        r = conn.getresponse()
+        first = r.read1(5) if r.status == 200 else b""
+        assert first == b"first"
+    finally:
+        # Let the app finish, whatever happened, so nothing waits on it.
+        threading.Thread(
+            target=request,
+            args=(server.url("external/release"),),
+            kwargs={"headers": server.auth},
+            daemon=True,
+        ).start()
+        conn.close()
+
+
+@pytest.mark.deliberate_difference(reason="4.x opens a new connection to the app per request")
+def test_connections_to_the_app_are_reused(server: JupyterServer, backend_port: int) -> None:
+    ports = {server.get(f"proxy/{backend_port}/k").json()["peer_port"] for _ in range(3)}  # type: ignore[index]
+    assert len(ports) == 1

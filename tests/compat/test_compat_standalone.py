@@ -1,0 +1,121 @@
+"""``jupyter-standaloneproxy`` with the 4.x command-line options (authentication off, as for local
+testing; the Hub login itself is covered by the Hub end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from compat_support import (
+    BACKEND,
+    OURS,
+    browser_ws_headers,
+    connects,
+    free_port,
+    request,
+    stop_process,
+    wait_until,
+)
+
+pytest.importorskip("jupyterhub")
+
+LAUNCH = "from jupyter_server_proxy.standalone import main; main()"
+
+
+def _start(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+    log = tmp / f"standalone-{port}.log"
+    args = [
+        sys.executable,
+        "-c",
+        LAUNCH,
+        f"--port={port}",
+        "--address=127.0.0.1",
+        "--no-authentication",
+        "--activity-interval=0",
+        *options,
+        "--",
+        sys.executable,
+        str(BACKEND),
+        "--port={port}",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=tmp
+        )
+    wait_until(lambda: connects(port) or proc.poll() is not None, "standalone proxy")
+    assert proc.poll() is None, log.read_text(errors="replace")
+    return proc, port, log
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Under ``--base-url=/user/alice/`` with a fixed ``--server-port`` and ``--timeout``."""
+    tmp = tmp_path_factory.mktemp("standalone")
+    server_port = free_port()
+    proc, port, _ = _start(
+        tmp, "--base-url=/user/alice/", f"--server-port={server_port}", "--timeout=30"
+    )
+    try:
+        yield port
+    finally:
+        stop_process(proc)
+
+
+def test_standalone_proxies_under_base_url(standalone: int) -> None:
+    r = request(f"http://127.0.0.1:{standalone}/user/alice/some/path?q=1")
+    assert r.status == 200, r.body[:500]
+    doc = r.json()
+    assert doc["path"] == "/some/path" and doc["query"] == "q=1"  # type: ignore[index]
+
+
+def test_standalone_server_port(standalone: int) -> None:
+    """``--server-port`` is the port the app is started on (``{port}``)."""
+    doc = request(f"http://127.0.0.1:{standalone}/user/alice/").json()
+    argv = doc["argv"]  # type: ignore[index]
+    port = next(a.split("=", 1)[1] for a in argv if a.startswith("--port="))
+    assert connects(int(port))
+
+
+def test_standalone_base_url_without_slash_redirects(standalone: int) -> None:
+    r = request(f"http://127.0.0.1:{standalone}/user/alice")
+    assert r.status in (301, 302) and r.headers["Location"].endswith("/user/alice/")
+
+
+def test_standalone_outside_base_url_is_404(standalone: int) -> None:
+    assert request(f"http://127.0.0.1:{standalone}/elsewhere/").status == 404
+
+
+@pytest.mark.xfail(OURS, strict=True, reason="issue 12 item 1")
+def test_standalone_same_origin_websocket(standalone: int) -> None:
+    """A browser's same-origin websocket (Origin and Sec-Fetch-*) is accepted and relayed."""
+    url = f"ws://127.0.0.1:{standalone}/user/alice/ws"
+    headers = browser_ws_headers(f"http://127.0.0.1:{standalone}")
+
+    async def go() -> str:
+        async with aiohttp.ClientSession() as s, s.ws_connect(url, headers=headers) as ws:
+            hello = json.loads(await asyncio.wait_for(ws.receive_str(), 30))
+            await ws.send_str("t")
+            assert await asyncio.wait_for(ws.receive_str(), 30) == "t"
+            return str(hello["path"])
+
+    assert asyncio.run(go()) == "/ws"
+
+
+def test_standalone_absolute_url(tmp_path: Path) -> None:
+    """``--absolute-url``: the app sees the full path."""
+    proc, port, _ = _start(tmp_path, "--base-url=/user/bob/", "--absolute-url")
+    try:
+        r = request(f"http://127.0.0.1:{port}/user/bob/x")
+        assert r.status == 200, r.body[:500]
+        assert r.json()["path"] == "/user/bob/x"  # type: ignore[index]
+    finally:
+        stop_process(proc)
