@@ -130,7 +130,13 @@ def setup_compatplug():
 # its dashboard proxy: its own route arguments, an int port, proxy() and proxy_open() of the base.
 EMBED = """
 from jupyter_server.utils import url_path_join
-from jupyter_server_proxy.handlers import ProxyHandler
+from jupyter_server_proxy.handlers import LocalProxyHandler, ProxyHandler
+
+
+class HeadersFromSubclass(LocalProxyHandler):
+    # The 4.x hook for extra request headers, "typically overridden in subclasses".
+    def get_request_headers_override(self):
+        return {"X-From-Subclass": "yes"}
 
 
 class DashboardLike(ProxyHandler):
@@ -159,7 +165,8 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(serverapp):
     base = serverapp.web_app.settings["base_url"]
     route = url_path_join(base, r"/dashboard-like/(\\d+)(/.*|)")
-    serverapp.web_app.add_handlers(".*", [(route, DashboardLike)])
+    headers = url_path_join(base, r"/subclass-headers/(\\d+)(/.*|)")
+    serverapp.web_app.add_handlers(".*", [(route, DashboardLike), (headers, HeadersFromSubclass)])
 """
 
 # trame-jupyter-extension's way: a NamedLocalProxyHandler subclass that sets its target and

@@ -163,6 +163,16 @@ def test_trame_like_named_handler(server: JupyterServer, backend_port: int) -> N
     assert server.get("trame-like/abc/x.js").json()["path"] == "/x.js"  # type: ignore[index]
 
 
+@pytest.mark.xfail(
+    OURS, strict=True, reason="not in issue 12: get_request_headers_override is never called"
+)
+def test_subclass_get_request_headers_override(server: JupyterServer, backend_port: int) -> None:
+    """A subclass's ``get_request_headers_override()`` adds headers to the proxied request."""
+    r = server.get(f"subclass-headers/{backend_port}/h")
+    assert r.status == 200, r.body[:500]
+    assert r.header_values("X-From-Subclass") == ["yes"]
+
+
 def test_labextension_like_websocket(server: JupyterServer, backend_port: int) -> None:
     url = server.url(f"dashboard-like/{backend_port}/ws/x").replace("http://", "ws://")
     headers = {
