@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import socket
 import threading
 
+import aiohttp
 import pytest
 from compat_support import JupyterServer, request
 
@@ -51,3 +54,38 @@ def test_responses_are_streamed(server: JupyterServer) -> None:
 def test_connections_to_the_app_are_reused(server: JupyterServer, backend_port: int) -> None:
     ports = {server.get(f"proxy/{backend_port}/k").json()["peer_port"] for _ in range(3)}  # type: ignore[index]
     assert len(ports) == 1
+
+
+@pytest.mark.deliberate_difference(
+    reason="4.x decodes the path and sends %2F as /; this project forwards the raw path"
+)
+def test_encoded_slash_is_forwarded_as_is(server: JupyterServer, backend_port: int) -> None:
+    r = server.get(f"proxy/{backend_port}/a%2Fb/c%20d")
+    assert r.json()["path"] == "/a%2Fb/c%20d"  # type: ignore[index]
+
+
+@pytest.mark.deliberate_difference(reason="4.x answers 500 when the app refuses the connection")
+def test_refused_connection_is_502(server: JupyterServer) -> None:
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        assert server.get(f"proxy/{s.getsockname()[1]}/x").status == 502
+
+
+@pytest.mark.deliberate_difference(
+    reason="4.x accepts the browser's websocket first, then closes it when the app refuses"
+)
+def test_websocket_to_refusing_app_is_502(server: JupyterServer) -> None:
+    """The app is connected before the client is accepted, so a refusal is an HTTP status."""
+
+    async def go(port: int) -> int:
+        url = server.url(f"proxy/{port}/ws").replace("http://", "ws://")
+        async with aiohttp.ClientSession() as s:
+            try:
+                async with s.ws_connect(url, headers=server.auth):
+                    return 101
+            except aiohttp.WSServerHandshakeError as e:
+                return e.status
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        assert asyncio.run(go(s.getsockname()[1])) == 502
