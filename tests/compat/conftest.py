@@ -112,6 +112,7 @@ c.ServerProxy.servers = {{
     "neverready": {{"command": [PY, "-c", "import time; time.sleep(120)"], "timeout": 1}},
     "crashes": {{"command": [PY, "-c", "import sys; print('compat-boom', flush=True); sys.exit(3)"],
                  "timeout": 10}},
+    "navigated": {{"command": app()}},
     "hidden": {{"command": app(), "launcher_entry": {{"enabled": False}}}},
 }}
 """

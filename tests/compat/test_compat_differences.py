@@ -89,3 +89,21 @@ def test_websocket_to_refusing_app_is_502(server: JupyterServer) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         assert asyncio.run(go(s.getsockname()[1])) == 502
+
+
+@pytest.mark.deliberate_difference(
+    reason="4.x keeps a browser's page load waiting, blank, while the app starts"
+)
+def test_browser_navigation_to_a_stopped_app_gets_a_starting_page(server: JupyterServer) -> None:
+    """A top-level navigation (``Sec-Fetch-Mode: navigate``) to an app that is not running gets
+    an HTML page that starts it and then shows it (or its exit code and log)."""
+    navigate = {
+        "Cookie": server.login_cookie(),
+        "Accept": "text/html",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-Site": "none",
+    }
+    r = request(server.url("navigated/"), headers=navigate)
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert b'"argv"' not in r.body
