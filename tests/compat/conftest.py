@@ -9,7 +9,6 @@ proven to exist.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -63,6 +62,10 @@ def teapot_on_path(response, path):
 def only_response(response):
     response.headers["X-Only-Response"] = "yes"
 
+def allow_host(handler, host):
+    # 4.x calls a callable allowlist with the request handler and the host.
+    return host in ("localhost", "127.0.0.1") and "X-Deny-Me" not in handler.request.headers
+
 def count_unless_told(request):
     return request.get_argument("count", "yes") == "yes"
 
@@ -81,6 +84,7 @@ def headers_from_port(port):
 c.ServerApp.jpserver_extensions = {{"jupyter_server_proxy": True, "compat_embed": True,
                                      "compat_trame": True}}
 c.ServerProxy.non_service_rewrite_response = [seen_by_hook]
+c.ServerProxy.host_allowlist = allow_host
 c.ServerProxy.servers = {{
     "templates": {{
         "command": app("--base-url={{base_url}}"),
@@ -289,7 +293,3 @@ def server(
         yield srv.start()
     finally:
         srv.stop()
-
-
-def run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload,no-any-return]

@@ -94,6 +94,16 @@ def test_redirect_location_keeps_the_proxy_prefix(server: JupyterServer, backend
     assert r.headers["Location"] == f"/base/proxy/{backend_port}/elsewhere/x"
 
 
+def test_host_allowlist_callable_gets_handler_and_host(
+    server: JupyterServer, backend_port: int
+) -> None:
+    """A callable ``host_allowlist`` is called with the request handler and the host, and
+    decides (the session's one refuses requests that carry ``X-Deny-Me``)."""
+    assert server.get(f"proxy/127.0.0.1:{backend_port}/x").status == 200
+    denied = server.get(f"proxy/127.0.0.1:{backend_port}/x", headers={"X-Deny-Me": "1"})
+    assert denied.status == 403
+
+
 @pytest.mark.parametrize(
     "path",
     ["proxy/10.1.2.3:{port}/x", "proxy/absolute/10.1.2.3:{port}/x", "proxy/example.invalid:80/x"],

@@ -16,6 +16,7 @@ import pytest
 from compat_support import (
     BACKEND,
     OURS,
+    TCPECHO,
     browser_ws_headers,
     connects,
     free_port,
@@ -29,7 +30,9 @@ pytest.importorskip("jupyterhub")
 LAUNCH = "from jupyter_server_proxy.standalone import main; main()"
 
 
-def _start(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+def _start(
+    tmp: Path, *options: str, app: tuple[str, ...] = (str(BACKEND), "--port={port}")
+) -> tuple[subprocess.Popen[bytes], int, Path]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
     log = tmp / f"standalone-{port}.log"
@@ -44,8 +47,7 @@ def _start(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path
         *options,
         "--",
         sys.executable,
-        str(BACKEND),
-        "--port={port}",
+        *app,
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -57,48 +59,49 @@ def _start(tmp: Path, *options: str) -> tuple[subprocess.Popen[bytes], int, Path
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """Under ``--base-url=/user/alice/`` with a fixed ``--server-port`` and ``--timeout``."""
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """Under ``--base-url=/user/alice/`` with a fixed ``--server-port`` and ``--timeout``;
+    yields the proxy's port and the app's."""
     tmp = tmp_path_factory.mktemp("standalone")
     server_port = free_port()
     proc, port, _ = _start(
         tmp, "--base-url=/user/alice/", f"--server-port={server_port}", "--timeout=30"
     )
     try:
-        yield port
+        yield port, server_port
     finally:
         stop_process(proc)
 
 
-def test_standalone_proxies_under_base_url(standalone: int) -> None:
-    r = request(f"http://127.0.0.1:{standalone}/user/alice/some/path?q=1")
+def test_standalone_proxies_under_base_url(standalone: tuple[int, int]) -> None:
+    r = request(f"http://127.0.0.1:{standalone[0]}/user/alice/some/path?q=1")
     assert r.status == 200, r.body[:500]
     doc = r.json()
     assert doc["path"] == "/some/path" and doc["query"] == "q=1"  # type: ignore[index]
 
 
-def test_standalone_server_port(standalone: int) -> None:
+def test_standalone_server_port(standalone: tuple[int, int]) -> None:
     """``--server-port`` is the port the app is started on (``{port}``)."""
-    doc = request(f"http://127.0.0.1:{standalone}/user/alice/").json()
+    doc = request(f"http://127.0.0.1:{standalone[0]}/user/alice/").json()
     argv = doc["argv"]  # type: ignore[index]
     port = next(a.split("=", 1)[1] for a in argv if a.startswith("--port="))
-    assert connects(int(port))
+    assert int(port) == standalone[1]
 
 
-def test_standalone_base_url_without_slash_redirects(standalone: int) -> None:
-    r = request(f"http://127.0.0.1:{standalone}/user/alice")
+def test_standalone_base_url_without_slash_redirects(standalone: tuple[int, int]) -> None:
+    r = request(f"http://127.0.0.1:{standalone[0]}/user/alice")
     assert r.status in (301, 302) and r.headers["Location"].endswith("/user/alice/")
 
 
-def test_standalone_outside_base_url_is_404(standalone: int) -> None:
-    assert request(f"http://127.0.0.1:{standalone}/elsewhere/").status == 404
+def test_standalone_outside_base_url_is_404(standalone: tuple[int, int]) -> None:
+    assert request(f"http://127.0.0.1:{standalone[0]}/elsewhere/").status == 404
 
 
 @pytest.mark.xfail(OURS, strict=True, reason="issue 12 item 1")
-def test_standalone_same_origin_websocket(standalone: int) -> None:
+def test_standalone_same_origin_websocket(standalone: tuple[int, int]) -> None:
     """A browser's same-origin websocket (Origin and Sec-Fetch-*) is accepted and relayed."""
-    url = f"ws://127.0.0.1:{standalone}/user/alice/ws"
-    headers = browser_ws_headers(f"http://127.0.0.1:{standalone}")
+    url = f"ws://127.0.0.1:{standalone[0]}/user/alice/ws"
+    headers = browser_ws_headers(f"http://127.0.0.1:{standalone[0]}")
 
     async def go() -> str:
         async with aiohttp.ClientSession() as s, s.ws_connect(url, headers=headers) as ws:
@@ -117,5 +120,23 @@ def test_standalone_absolute_url(tmp_path: Path) -> None:
         r = request(f"http://127.0.0.1:{port}/user/bob/x")
         assert r.status == 200, r.body[:500]
         assert r.json()["path"] == "/user/bob/x"  # type: ignore[index]
+    finally:
+        stop_process(proc)
+
+
+def test_standalone_raw_socket_proxy(tmp_path: Path) -> None:
+    """``--raw-socket-proxy``: websocket messages go to a plain TCP app and back as bytes."""
+    proc, port, _ = _start(
+        tmp_path, "--base-url=/user/carol/", "--raw-socket-proxy", app=(str(TCPECHO), "{port}")
+    )
+    url = f"ws://127.0.0.1:{port}/user/carol/"
+
+    async def go() -> bytes:
+        async with aiohttp.ClientSession() as s, s.ws_connect(url) as ws:
+            await ws.send_bytes(b"raw")
+            return await asyncio.wait_for(ws.receive_bytes(), 30)
+
+    try:
+        assert asyncio.run(go()) == b"raw"
     finally:
         stop_process(proc)
