@@ -116,8 +116,24 @@ def test_host_outside_allowlist_is_403(server: JupyterServer, backend_port: int,
 
 @pytest.mark.xfail(OURS, strict=True, reason="issue 12 item 7")
 @pytest.mark.parametrize(
+    "path", ["proxy/example.invalid:99999/x", "proxy/example.invalid:0/x", "proxy/-bad-:80/x"]
+)
+def test_host_outside_allowlist_is_403_whatever_its_port_or_form(
+    server: JupyterServer, path: str
+) -> None:
+    """The allowlist is checked first: an unlisted host with an odd port or name is 403 too."""
+    assert server.get(path).status == 403
+
+
+@pytest.mark.xfail(OURS, strict=True, reason="issue 12 item 7")
+@pytest.mark.parametrize(
     "path",
-    ["proxy/notaport/x", "proxy/127.0.0.1/x", "proxy/user@127.0.0.1:{port}/x"],
+    [
+        "proxy/notaport/x",
+        "proxy/127.0.0.1/x",
+        "proxy/user@127.0.0.1:{port}/x",
+        "proxy/%5B::1%5D:80/x",
+    ],
 )
 def test_proxy_url_without_valid_target_is_404(
     server: JupyterServer, backend_port: int, path: str
