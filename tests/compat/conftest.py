@@ -1,6 +1,7 @@
 """Fixtures of the compatibility suite: one Jupyter server with every kind of 4.x spec, shared by
-the whole session, one backend on a TCP port, and a plugin registered through the
-``jupyter_serverproxy_servers`` entry point group (a ``.dist-info`` on the server's PYTHONPATH).
+the whole session, one backend on a TCP port, a plugin registered through the
+``jupyter_serverproxy_servers`` entry point group (a ``.dist-info`` on the server's PYTHONPATH),
+and two server extensions that subclass the handlers the way dask-labextension and trame do.
 
 Tests marked ``deliberate_difference`` state a behaviour of this project that 4.x lacks; against
 4.x (see ``compat_support.PEER``) they are expected to fail, strictly, so each listed difference is
