@@ -244,7 +244,8 @@ class ManagedApp:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
-                start_new_session=True,  # its own process group, so stop() reaches grandchildren
+                # Its own session and group: what a stop signals where there is no /proc.
+                start_new_session=True,
             )
         except OSError as e:
             self._cleanup_socket_dir()
