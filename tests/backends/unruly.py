@@ -9,6 +9,9 @@ look for. Every extra process ignores SIGTERM (only SIGKILL stops it) and sleeps
   --tree         a child leading a process group of its own ("group-leader"), its child leading
                  a session of its own ("session-leader"), and that one's child running with the
                  app's environment cleared ("bare")
+  --respawn      a child ("respawner") that answers each SIGTERM by forking a replacement
+                 that does the same ("respawned", its pid written by its parent, since it may
+                 be killed before it could write it): a stop must look again, round by round
   --ignore-term  the app itself ignores SIGTERM
   --exit         the app exits (code 0) once the above are made
 Without --port the app never listens.
@@ -47,6 +50,18 @@ def linger(pids: str, role: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     record(pids, role)
     time.sleep(LINGER)
+
+
+def respawner(pids: str, role: str) -> None:
+    def on_term(*_: object) -> None:
+        child = in_child(lambda: respawner(pids, ""))
+        with open(pids, "a") as f:
+            f.write(f"respawned {child}\n")
+
+    signal.signal(signal.SIGTERM, on_term)
+    if role:
+        record(pids, role)
+    time.sleep(LINGER)  # a handled signal does not cut it short (PEP 475)
 
 
 def in_child(body: object) -> int:
@@ -97,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pids", required=True)
     parser.add_argument("--port", type=int)
-    for flag in ("fork", "daemonize", "tree", "ignore-term", "exit"):
+    for flag in ("fork", "daemonize", "tree", "respawn", "ignore-term", "exit"):
         parser.add_argument(f"--{flag}", action="store_true")
     args = parser.parse_args()
     if args.ignore_term:
@@ -109,6 +124,8 @@ def main() -> None:
         daemonize(args.pids)
     if args.tree:
         tree(args.pids)
+    if args.respawn:
+        in_child(lambda: respawner(args.pids, "respawner"))
     if args.exit:
         return
     if args.port is None:

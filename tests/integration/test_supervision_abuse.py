@@ -37,8 +37,9 @@ APPS: dict[str, tuple[list[str], set[str]]] = {
         ["--tree", "--port", "{port}"],
         {"app", "group-leader", "session-leader", "bare"},
     ),
+    "respawns": (["--respawn", "--port", "{port}"], {"app", "respawner"}),
 }
-RUNNING = ["stubborn", "daemonizes", "tree"]
+RUNNING = ["stubborn", "daemonizes", "tree", "respawns"]
 
 
 def config(pid_dir: Path) -> str:
@@ -70,7 +71,20 @@ class Pids:
     def wait_run(self, skip: int) -> list[int]:
         """The pids of one run (the lines after the first ``skip``), once all its roles wrote."""
         wait_until(lambda: {r for r, _ in self.lines()[skip:]} >= self.roles, f"{self.path.name}")
+        return self.pids(skip)
+
+    def pids(self, skip: int) -> list[int]:
+        """Every pid written after the first ``skip`` lines (those written during a stop too)."""
         return [p for _, p in self.lines()[skip:]]
+
+    def runs(self, skip: int) -> list[list[int]]:
+        """The pids written after the first ``skip`` lines, run by run (each starts "app")."""
+        runs: list[list[int]] = []
+        for role, pid in self.lines()[skip:]:
+            if role == "app" or not runs:
+                runs.append([])
+            runs[-1].append(pid)
+        return runs
 
 
 def none_alive(pids: list[int]) -> bool:
@@ -145,7 +159,8 @@ def test_failed_start_leaves_no_process(shared: tuple[JupyterServer, Path], name
 @pytest.mark.parametrize("name", RUNNING)
 def test_stop_stops_every_process(shared: tuple[JupyterServer, Path], name: str) -> None:
     """DELETE on the lifecycle API stops every process of the app: those that ignore SIGTERM,
-    left the process group or session, daemonized, or run with a cleared environment."""
+    left the process group or session, daemonized, run with a cleared environment, or fork a
+    replacement when they get SIGTERM."""
     server, pid_dir = shared
     record = Pids(pid_dir, name)
     skip = len(record.lines())
@@ -153,7 +168,7 @@ def test_stop_stops_every_process(shared: tuple[JupyterServer, Path], name: str)
     pids = record.wait_run(skip)
     assert all(alive(p) for p in pids)
     assert api(server, name, "DELETE")["state"] == "stopped"
-    assert_all_gone(pids)
+    assert_all_gone(record.pids(skip))
 
 
 @pytest.mark.parametrize("name", RUNNING)
@@ -164,13 +179,15 @@ def test_restart_replaces_every_process(shared: tuple[JupyterServer, Path], name
     record = Pids(pid_dir, name)
     skip = len(record.lines())
     assert start(server, name) == 200
-    old = record.wait_run(skip)
+    record.wait_run(skip)
     assert api(server, f"{name}/restart", "POST")["state"] == "running"
+    wait_until(lambda: len(record.runs(skip)) == 2, "the second run")
+    old = record.runs(skip)[0]
     new = record.wait_run(skip + len(old))
     assert none_alive(old)
     assert all(alive(p) for p in new)
     api(server, name, "DELETE")
-    assert_all_gone(new)
+    assert_all_gone(record.pids(skip + len(old)))
 
 
 def test_app_that_exits_takes_its_daemons_along(shared: tuple[JupyterServer, Path]) -> None:
@@ -186,33 +203,36 @@ def test_app_that_exits_takes_its_daemons_along(shared: tuple[JupyterServer, Pat
     assert_all_gone([app, daemon])
 
 
-def start_every_app(server: JupyterServer, pid_dir: Path) -> list[int]:
+def start_every_app(server: JupyterServer, pid_dir: Path) -> None:
     pids = []
     for name in RUNNING:
         assert start(server, name) == 200
         pids += Pids(pid_dir, name).wait_run(0)
     assert all(alive(p) for p in pids)
-    return pids
+
+
+def every_pid(pid_dir: Path) -> list[int]:
+    return [p for name in RUNNING for p in Pids(pid_dir, name).pids(0)]
 
 
 def test_api_shutdown_stops_every_tree(server: JupyterServer, pid_dir: Path) -> None:
     """POST /api/shutdown stops every process of every app, daemons included."""
-    pids = start_every_app(server, pid_dir)
+    start_every_app(server, pid_dir)
     req = urllib.request.Request(server.url("api/shutdown"), method="POST", headers=server.auth)
     with urllib.request.urlopen(req, timeout=60) as r:
         assert r.status == 200
     assert server.proc is not None
     server.proc.wait(WAIT)
-    assert_all_gone(pids)
+    assert_all_gone(every_pid(pid_dir))
 
 
 def test_sigterm_to_the_server_stops_every_tree(server: JupyterServer, pid_dir: Path) -> None:
     """SIGTERM to the server process alone (not its group) stops every process of every app."""
-    pids = start_every_app(server, pid_dir)
+    start_every_app(server, pid_dir)
     assert server.proc is not None
     os.kill(server.proc.pid, signal.SIGTERM)
     server.proc.wait(WAIT)
-    assert_all_gone(pids)
+    assert_all_gone(every_pid(pid_dir))
 
 
 def test_standalone_sigterm_stops_the_daemons(tmp_path: Path, pid_dir: Path) -> None:

@@ -193,3 +193,19 @@ def test_kill_sync_stops_the_daemons_of_a_managed_app(tmp_path: Path) -> None:
         return found
 
     assert not any(alive(p) for p in asyncio.run(go()))
+
+
+def test_without_proc_a_run_is_its_process_group(
+    tmp_path: Path, runs: list[Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where there is no /proc (macOS, the BSDs), the run's process group is signalled, as in
+    4.x: a child in the group goes, a daemon that called setsid() escapes (documented)."""
+    monkeypatch.setattr(proctree, "SUPPORTED", False)
+    run = Run(tmp_path / "p", "--fork", "--daemonize", "--ignore-term")
+    runs.append(run)
+    roles = run.roles("app", "child", "daemon")
+    assert run.tree.terminate() == 1  # the group exists; everyone in it ignores SIGTERM
+    run.tree.kill_now()
+    run.proc.wait(30)
+    wait_until(lambda: not alive(roles["child"]), "the group's child gone")
+    assert alive(roles["daemon"])
