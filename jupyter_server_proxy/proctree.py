@@ -25,7 +25,8 @@ Rules:
    terminals, whose orphans would then become its zombies. Nobody could reap them, because
    ``waitpid(-1)`` would steal exit statuses that asyncio's child watcher and ``subprocess``
    wait for. The mark finds orphans wherever they are reparented, so a subreaper would add
-   nothing here.
+   nothing here; and the orphans we kill are reaped by init (or the nearest subreaper above
+   us), as every orphan is.
 5. Where ``/proc`` is missing (macOS, the BSDs), ``SUPPORTED`` is false and a run is its process
    group, as in 4.x: a descendant that calls ``setsid()`` then escapes.
 
