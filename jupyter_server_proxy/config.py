@@ -108,7 +108,7 @@ class ServerProxy(Configurable):
 
     stop_timeout = Float(
         5.0,
-        help="""Seconds an app has to exit after SIGTERM before its process group gets SIGKILL.""",
+        help="""Seconds an app has to exit after SIGTERM before its processes get SIGKILL.""",
     ).tag(config=True)
 
     rewrite_buffer_limit = Int(

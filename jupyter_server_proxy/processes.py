@@ -3,14 +3,17 @@
 Rules:
 1. Process state lives here and only here, in an explicit ``AppState`` with guarded transitions.
 2. A child process is a resource (anyio's ``Process.aclose``): every start has a matching stop that
-   waits for the exit, escalating SIGTERM -> SIGKILL to the whole process group after a grace
-   period, and removes the private socket directory. Nothing we start outlives the server.
-3. Concurrent ``ensure_ready()`` callers share one start. A caller that gives up (cancelled) does
+   waits for the exit, escalating SIGTERM -> SIGKILL after a grace period, and removes the
+   private socket directory. Nothing we start outlives the server.
+3. An app is its whole process tree (``proctree.py``), daemons that left its process group and
+   session included. The tree is stopped with the app: on stop, restart, a failed start, server
+   shutdown, and when the app's own process exits (what it left behind would hold its port).
+4. Concurrent ``ensure_ready()`` callers share one start. A caller that gives up (cancelled) does
    not cancel the start for the others: the start runs in its own task.
-4. Readiness is polled at a short fixed interval (no doubling waits): an HTTP request to
+5. Readiness is polled at a short fixed interval (no doubling waits): an HTTP request to
    ``ready_path`` (any response counts unless ``ready_statuses`` says otherwise), or for raw-socket
    apps a successful connect.
-5. An app's stdout and stderr are drained continuously into a bounded ring buffer (and the server
+6. An app's stdout and stderr are drained continuously into a bounded ring buffer (and the server
    log), so a chatty app never blocks on a full pipe and a failure page can show the tail.
 """
 
@@ -22,7 +25,6 @@ import enum
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -31,8 +33,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from . import proctree
 from .core.errors import AppFailed
 from .core.routing import Target
+from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
 from .utils import HookFailed, resolve
 
@@ -88,6 +92,7 @@ class ManagedApp:
         self.stop_grace = stop_grace
         self._state = AppState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
+        self._tree: ProcessTree | None = None
         self._starting: asyncio.Task[Target] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._readers: list[asyncio.Task[None]] = []
@@ -165,6 +170,9 @@ class ManagedApp:
         return Target(host="127.0.0.1", port=self.spec.port or None)
 
     async def _start(self) -> Target:
+        watch = self._watch
+        if watch is not None and not watch.done():
+            await watch  # what the last run left behind goes first: it may hold the port
         self._to(AppState.STARTING)
         attempts = 1 + (PORT_RETRIES if self._picks_its_port() else 0)
         error: AppFailed | None = None
@@ -229,6 +237,9 @@ class ManagedApp:
         self._command = command
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in dict(env_extra or {}).items()})
+        mark = new_mark()
+        env[MARK_VAR] = mark  # every descendant inherits it: how daemons are found again
+        since = now_ticks()
         self._lines.clear()
         self._exit_code = None
         self.log.info("%s: starting %s", self.spec.name, " ".join(command))
@@ -239,7 +250,8 @@ class ManagedApp:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 env=env,
-                start_new_session=True,  # its own process group, so stop() reaches grandchildren
+                # Its own session and group: what a stop signals where there is no /proc.
+                start_new_session=True,
             )
         except OSError as e:
             self._cleanup_socket_dir()
@@ -250,6 +262,7 @@ class ManagedApp:
             ) from e
         self._started_at = time.time()
         proc = self._proc
+        self._tree = ProcessTree(proc.pid, mark, since)
         assert proc.stdout is not None and proc.stderr is not None
         self._readers = [
             asyncio.ensure_future(self._drain(proc.stdout, "stdout")),
@@ -338,12 +351,14 @@ class ManagedApp:
                 await writer.wait_closed()
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
+        code = await proctree.exited(proc)
         if self._proc is proc and self._state is AppState.RUNNING:
-            await self._settle_readers()
             self._exit_code = code
             self.log.warning("%s: exited with code %s", self.spec.name, code)
             self._to(AppState.EXITED)
+            if self._tree is not None:
+                await proctree.stop(self._tree, proc, self.stop_grace, self.log, self.spec.name)
+            await self._settle_readers()
             self._cleanup_socket_dir()
 
     # -- stopping -----------------------------------------------------------------------------
@@ -369,18 +384,13 @@ class ManagedApp:
         self._watch = None
         if watch is not None and not watch.done():
             watch.cancel()
-        if proc is not None and proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), self.stop_grace)
-            except asyncio.TimeoutError:
-                self.log.warning("%s: still running after SIGTERM; killing", self.spec.name)
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-            self._exit_code = proc.returncode
         if proc is not None:
-            # Grandchildren that ignored the group's SIGTERM go too.
-            _signal_group(proc.pid, signal.SIGKILL)
+            running = proc.returncode is None
+            if self._tree is not None:
+                await proctree.stop(self._tree, proc, self.stop_grace, self.log, self.spec.name)
+            await proctree.exited(proc)
+            if running:
+                self._exit_code = proc.returncode
         await self._settle_readers()
         for task in self._readers:
             task.cancel()
@@ -393,16 +403,11 @@ class ManagedApp:
             self._socket_dir = None
 
     def kill_sync(self) -> None:
-        """Last resort when no event loop runs (atexit): SIGKILL the group, remove the socket."""
-        proc = self._proc
-        if proc is not None and proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGKILL)
+        """Last resort when no event loop runs (atexit): SIGKILL the app's whole tree, remove
+        the socket directory."""
+        if self._tree is not None:
+            self._tree.kill_now()
         self._cleanup_socket_dir()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 class AppManager:
