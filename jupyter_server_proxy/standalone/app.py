@@ -17,8 +17,8 @@ Rules:
 - Authentication is on unless switched off, and then says so loudly. With it on, the Hub's
   variables must be present: a clear one-line error beats a login loop. jupyterhub is imported
   only then.
-- Everything started is stopped: SIGTERM or SIGINT stops the app's process group, closes the
-  connections and exits 0.
+- Everything started is stopped: SIGTERM or SIGINT stops every process of the app (daemons
+  included, ``proctree.py``), closes the connections and exits 0.
 - The 4.x Python API holds: ``StandaloneProxyServer(**traits)`` takes every trait 4.x's class
   has (those of a ``c.ServerProxy.servers`` entry among them), and ``create_app()`` returns the
   tornado application, for tests and embedders that serve it themselves (``close_app`` then
