@@ -3,7 +3,7 @@
 Rules:
 - Everything runs on loopback, on free ports, in one temporary directory: the Hub's database,
   cookie secret, the proxy's pid file and every user's home. No system user is needed (the
-  shared-password authenticator and SimpleLocalProcessSpawner).
+  shared-password authenticator, the dummy one on JupyterHub 4, and SimpleLocalProcessSpawner).
 - configurable-http-proxy comes from npm, where scripts/setup.sh installs it
   (``$JSP_CHP_PREFIX``, by default ``.cache/chp`` in the repository).
 - Every process is stopped by its PID: ``Hub.stop`` notes the Hub's descendants (the proxy,
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jupyterhub  # type: ignore[import-untyped]
+import jupyterhub
 
 from tests.conftest import HERE, alive, free_port, wait_until
 

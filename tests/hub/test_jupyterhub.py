@@ -20,7 +20,7 @@ import pytest
 import tornado
 
 from tests.conftest import Backend, wait_until
-from tests.hub.hubctl import STANDALONE_SERVER, WAIT, Browser, Hub, hub_time
+from tests.hub.hubctl import STANDALONE_SERVER, Browser, Hub, hub_time
 
 pytestmark = pytest.mark.hub
 
