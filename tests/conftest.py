@@ -6,6 +6,7 @@ a condition (a port that answers), never sleeps standing in for assertions.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -223,15 +224,22 @@ class JupyterServer:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise RuntimeError(f"jupyter server exited:\n{self.log()}")
-        scheme, context = "http", None
+        # http.client rather than urllib: when a TLS handshake fails (the server is still
+        # starting), urllib drops the plain socket unclosed, a ResourceWarning that
+        # ``filterwarnings = error`` turns into a failure of whichever test collects it.
+        conn: http.client.HTTPConnection
         if self.tls:  # the test's own self-signed certificate
-            scheme, context = "https", ssl._create_unverified_context()
-        url = self.url("api/status", scheme) + f"?token={self.token}"
+            context = ssl._create_unverified_context()
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=5, context=context)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
         try:
-            with urllib.request.urlopen(url, timeout=5, context=context):
-                return True
-        except (urllib.error.URLError, ConnectionError, OSError):
+            conn.request("GET", f"{self.base_url}api/status?token={self.token}")
+            return conn.getresponse().status == 200
+        except (http.client.HTTPException, OSError):
             return False
+        finally:
+            conn.close()
 
     def url(self, path: str = "", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{self.base_url}{path.lstrip('/')}"
