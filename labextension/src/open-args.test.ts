@@ -48,6 +48,16 @@ describe('restored tabs', () => {
     ).toBe('http://127.0.0.1:8899/mine/');
   });
 
+  it("open 4.x's saved tabs (ids prefixed with server-proxy:) as the app", () => {
+    const saved = {
+      id: 'server-proxy:hello',
+      title: 'Hello',
+      url: 'http://127.0.0.1:8888/hello/',
+      newBrowserTab: false
+    };
+    expect(resolveOpenArgs(saved, KNOWN, HERE)).toEqual(HELLO);
+  });
+
   it('keep what the caller asked for: title and where to open', () => {
     const args = resolveOpenArgs({ id: 'hello' }, KNOWN, HERE);
     expect(args).toEqual(HELLO);

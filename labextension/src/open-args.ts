@@ -11,6 +11,8 @@
 
 import { IOpenArgs } from './model';
 
+const LEGACY_ID = /^server-proxy:/;
+
 /** The mark 4.x puts on the label of an app that opens in a new browser tab. */
 export const NEW_TAB_MARK = ' [↗]';
 
@@ -46,19 +48,21 @@ export function resolveOpenArgs(
   known: ReadonlyMap<string, IOpenArgs>,
   origin: string
 ): IOpenArgs | null {
-  const id = typeof raw['id'] === 'string' ? raw['id'] : null;
-  if (!id) {
+  const given = typeof raw['id'] === 'string' ? raw['id'] : null;
+  if (!given) {
     return null;
   }
-  const app = known.get(id);
+  // 4.x's ids carry a `server-proxy:` prefix (its saved workspaces have them).
+  const app = known.get(given) ?? known.get(given.replace(LEGACY_ID, ''));
   const url = app?.url ?? sameOriginUrl(raw['url'], origin);
   if (!url) {
     return null;
   }
   return {
-    id,
+    id: app?.id ?? given,
     url,
-    title: typeof raw['title'] === 'string' ? raw['title'] : (app?.title ?? id),
+    title:
+      typeof raw['title'] === 'string' ? raw['title'] : (app?.title ?? given),
     newBrowserTab:
       typeof raw['newBrowserTab'] === 'boolean'
         ? raw['newBrowserTab']
