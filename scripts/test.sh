@@ -14,8 +14,8 @@ python3 -m ruff format --check .
 echo "== mypy --strict"
 python3 -m mypy
 if [ -f labextension/package.json ]; then
-  echo "== TypeScript unit tests"
-  (cd labextension && npm test --silent)
+  echo "== TypeScript unit tests, ESLint and Prettier"
+  (cd labextension && npm test --silent && npm run lint:check --silent)
 fi
 echo "== pytest"
 python3 -m pytest "$@"

@@ -6,7 +6,8 @@ import {
   parseAppStatus,
   parseFailure,
   parseServersInfo,
-  statusLabel,
+  stateBadge,
+  statusTooltip,
   ValidationError
 } from './model';
 
@@ -26,7 +27,12 @@ const INFO = {
     },
     {
       name: 'hidden',
-      launcher_entry: { enabled: false, title: 'Hidden', path_info: 'hidden/', category: 'Other' },
+      launcher_entry: {
+        enabled: false,
+        title: 'Hidden',
+        path_info: 'hidden/',
+        category: 'Other'
+      },
       new_browser_tab: false
     },
     { name: 'minimal' }
@@ -61,15 +67,22 @@ describe('parseServersInfo', () => {
 
   it('reports an app whose rank is not a number and keeps the others', () => {
     const { items, problems } = parseServersInfo({
-      server_processes: [{ name: 'a', launcher_entry: { rank: 'first' } }, { name: 'b' }]
+      server_processes: [
+        { name: 'a', launcher_entry: { rank: 'first' } },
+        { name: 'b' }
+      ]
     });
     expect(items.map(p => p.name)).toEqual(['b']);
-    expect(problems).toEqual(['server_processes[0].launcher_entry.rank should be a number, got "first"']);
+    expect(problems).toEqual([
+      'server_processes[0].launcher_entry.rank should be a number, got "first"'
+    ]);
   });
 
   it('rejects a document that is not servers-info', () => {
     expect(() => parseServersInfo([])).toThrow(ValidationError);
-    expect(() => parseServersInfo({ server_processes: 'x' })).toThrow(ValidationError);
+    expect(() => parseServersInfo({ server_processes: 'x' })).toThrow(
+      ValidationError
+    );
     expect(() => parseServersInfo(null)).toThrow(ValidationError);
   });
 
@@ -100,7 +113,13 @@ describe('launcherItems', () => {
         newBrowserTab: true,
         category: 'Notebook'
       },
-      { id: 'minimal', title: 'minimal', url: '/user/a/minimal/', newBrowserTab: true, category: 'Notebook' }
+      {
+        id: 'minimal',
+        title: 'minimal',
+        url: '/user/a/minimal/',
+        newBrowserTab: true,
+        category: 'Notebook'
+      }
     ]);
   });
 });
@@ -117,17 +136,28 @@ describe('lifecycle JSON', () => {
       exit_code: 3,
       url: '/r/'
     });
-    expect(statusLabel('R', status)).toBe('R — failed (code 3)');
-    expect(() => parseAppStatus({ name: 'r', state: 'dancing', url: '/' })).toThrow(ValidationError);
+    expect(stateBadge(status)).toBe('failed 3');
+    expect(statusTooltip('R', status)).toBe(
+      'R: failed, exit code 3, port 8000'
+    );
+    expect(() =>
+      parseAppStatus({ name: 'r', state: 'dancing', url: '/' })
+    ).toThrow(ValidationError);
   });
 
   it('reads a start failure, tolerating missing fields', () => {
-    expect(parseFailure({ message: 'm', exit_code: 2, log_tail: ['a', 5, 'b'] }, 'x')).toEqual({
+    expect(
+      parseFailure({ message: 'm', exit_code: 2, log_tail: ['a', 5, 'b'] }, 'x')
+    ).toEqual({
       message: 'm',
       exitCode: 2,
       logTail: ['a', 'b']
     });
-    expect(parseFailure('nope', 'fallback')).toEqual({ message: 'fallback', exitCode: null, logTail: [] });
+    expect(parseFailure('nope', 'fallback')).toEqual({
+      message: 'fallback',
+      exitCode: null,
+      logTail: []
+    });
   });
 });
 
@@ -142,7 +172,10 @@ describe('server-side problems', () => {
   it('passes on the apps the server left out, with the reason', () => {
     const { items, problems } = parseServersInfo({
       server_processes: [{ name: 'ok' }],
-      problems: [{ name: 'bad', message: "app 'bad': timeout = 'x' is not valid" }, 7]
+      problems: [
+        { name: 'bad', message: "app 'bad': timeout = 'x' is not valid" },
+        7
+      ]
     });
     expect(items).toHaveLength(1);
     expect(problems).toEqual(["app 'bad': timeout = 'x' is not valid"]);

@@ -50,46 +50,72 @@ function isObject(value: Json): value is Record<string, Json> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function str(obj: Record<string, Json>, key: string, where: string, fallback?: string): string {
+function str(
+  obj: Record<string, Json>,
+  key: string,
+  where: string,
+  fallback?: string
+): string {
   const value = obj[key];
   if (value === undefined && fallback !== undefined) {
     return fallback;
   }
   if (typeof value !== 'string') {
-    throw new ValidationError(`${where}.${key} should be a string, got ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      `${where}.${key} should be a string, got ${JSON.stringify(value)}`
+    );
   }
   return value;
 }
 
-function bool(obj: Record<string, Json>, key: string, where: string, fallback: boolean): boolean {
+function bool(
+  obj: Record<string, Json>,
+  key: string,
+  where: string,
+  fallback: boolean
+): boolean {
   const value = obj[key];
   if (value === undefined) {
     return fallback;
   }
   if (typeof value !== 'boolean') {
-    throw new ValidationError(`${where}.${key} should be true or false, got ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      `${where}.${key} should be true or false, got ${JSON.stringify(value)}`
+    );
   }
   return value;
 }
 
-function numOrNull(obj: Record<string, Json>, key: string, where: string): number | null {
+function numOrNull(
+  obj: Record<string, Json>,
+  key: string,
+  where: string
+): number | null {
   const value = obj[key];
   if (value === undefined || value === null) {
     return null;
   }
   if (typeof value !== 'number') {
-    throw new ValidationError(`${where}.${key} should be a number, got ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      `${where}.${key} should be a number, got ${JSON.stringify(value)}`
+    );
   }
   return value;
 }
 
-function strOrNull(obj: Record<string, Json>, key: string, where: string): string | null {
+function strOrNull(
+  obj: Record<string, Json>,
+  key: string,
+  where: string
+): string | null {
   const value = obj[key];
   if (value === undefined || value === null) {
     return null;
   }
   if (typeof value !== 'string') {
-    throw new ValidationError(`${where}.${key} should be a string, got ${JSON.stringify(value)}`);
+    throw new ValidationError(
+      `${where}.${key} should be a string, got ${JSON.stringify(value)}`
+    );
   }
   return value;
 }
@@ -110,7 +136,11 @@ export function parseServerProcess(value: Json, index: number): IServerProcess {
     throw new ValidationError(`${entryWhere} should be an object`);
   }
   const iconUrl = raw['icon_url'];
-  if (iconUrl !== undefined && iconUrl !== null && typeof iconUrl !== 'string') {
+  if (
+    iconUrl !== undefined &&
+    iconUrl !== null &&
+    typeof iconUrl !== 'string'
+  ) {
     throw new ValidationError(`${entryWhere}.icon_url should be a string`);
   }
   return {
@@ -136,7 +166,9 @@ export interface IParsed<T> {
 /** The whole servers-info document. A bad entry is reported and skipped; the rest is kept. */
 export function parseServersInfo(doc: Json): IParsed<IServerProcess> {
   if (!isObject(doc) || !Array.isArray(doc['server_processes'])) {
-    throw new ValidationError('servers-info should be an object with a server_processes list');
+    throw new ValidationError(
+      'servers-info should be an object with a server_processes list'
+    );
   }
   const items: IServerProcess[] = [];
   const problems: string[] = [];
@@ -165,20 +197,34 @@ export function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
 }
 
-/** Launcher cards: one per enabled app, with the arguments of `server-proxy:open`. */
-export function launcherItems(baseUrl: string, processes: IServerProcess[]): IOpenArgs[] {
-  return processes
-    .filter(p => p.launcherEntry.enabled)
-    .map(p => ({
-      id: p.name,
-      title: p.launcherEntry.title,
-      url: joinUrl(baseUrl, p.launcherEntry.pathInfo),
-      newBrowserTab: p.newBrowserTab,
-      category: p.launcherEntry.category
-    }));
+/** The arguments of `server-proxy:open` for an app, its URL under `baseUrl`. */
+export function openArgs(baseUrl: string, process: IServerProcess): IOpenArgs {
+  return {
+    id: process.name,
+    title: process.launcherEntry.title,
+    url: joinUrl(baseUrl, process.launcherEntry.pathInfo),
+    newBrowserTab: process.newBrowserTab,
+    category: process.launcherEntry.category
+  };
 }
 
-const STATES: ReadonlySet<string> = new Set(['stopped', 'starting', 'running', 'exited', 'failed']);
+/** Launcher cards: one per enabled app, with the arguments of `server-proxy:open`. */
+export function launcherItems(
+  baseUrl: string,
+  processes: IServerProcess[]
+): IOpenArgs[] {
+  return processes
+    .filter(p => p.launcherEntry.enabled)
+    .map(p => openArgs(baseUrl, p));
+}
+
+const STATES: ReadonlySet<string> = new Set([
+  'stopped',
+  'starting',
+  'running',
+  'exited',
+  'failed'
+]);
 
 export function parseAppStatus(value: Json, where = 'server'): IAppStatus {
   if (!isObject(value)) {
@@ -186,7 +232,9 @@ export function parseAppStatus(value: Json, where = 'server'): IAppStatus {
   }
   const state = str(value, 'state', where);
   if (!STATES.has(state)) {
-    throw new ValidationError(`${where}.state ${JSON.stringify(state)} is not a known state`);
+    throw new ValidationError(
+      `${where}.state ${JSON.stringify(state)} is not a known state`
+    );
   }
   return {
     name: str(value, 'name', where),
@@ -202,7 +250,9 @@ export function parseAppStatus(value: Json, where = 'server'): IAppStatus {
 
 export function parseServers(doc: Json): IAppStatus[] {
   if (!isObject(doc) || !Array.isArray(doc['servers'])) {
-    throw new ValidationError('the servers list should be an object with a servers list');
+    throw new ValidationError(
+      'the servers list should be an object with a servers list'
+    );
   }
   return doc['servers'].map((s, i) => parseAppStatus(s, `servers[${i}]`));
 }
@@ -211,7 +261,9 @@ export function parseLogs(doc: Json): string[] {
   if (!isObject(doc) || !Array.isArray(doc['lines'])) {
     throw new ValidationError('logs should be an object with a lines list');
   }
-  return doc['lines'].map(line => (typeof line === 'string' ? line : JSON.stringify(line)));
+  return doc['lines'].map(line =>
+    typeof line === 'string' ? line : JSON.stringify(line)
+  );
 }
 
 export interface IFailure {
@@ -225,19 +277,45 @@ export function parseFailure(doc: Json, fallback: string): IFailure {
   if (!isObject(doc)) {
     return { message: fallback, exitCode: null, logTail: [] };
   }
-  const message = typeof doc['message'] === 'string' ? doc['message'] : fallback;
-  const exitCode = typeof doc['exit_code'] === 'number' ? doc['exit_code'] : null;
+  const message =
+    typeof doc['message'] === 'string' ? doc['message'] : fallback;
+  const exitCode =
+    typeof doc['exit_code'] === 'number' ? doc['exit_code'] : null;
   const tail = Array.isArray(doc['log_tail'])
     ? doc['log_tail'].filter((l): l is string => typeof l === 'string')
     : [];
   return { message, exitCode, logTail: tail };
 }
 
-/** The Running panel's label for an app, e.g. "RStudio — running" or "exited (code 3)". */
-export function statusLabel(title: string, status: IAppStatus): string {
-  if (status.state === 'exited' || status.state === 'failed') {
-    const code = status.exitCode === null ? '' : ` (code ${status.exitCode})`;
-    return `${title} — ${status.state}${code}`;
+/**
+ * The Running panel's short state for an app, e.g. "running" or "exited 3". It is the item's
+ * detail, next to the title: it must stay readable at the panel's default width, so the pid,
+ * port and socket go to the tooltip instead.
+ */
+export function stateBadge(status: IAppStatus): string {
+  if (
+    (status.state === 'exited' || status.state === 'failed') &&
+    status.exitCode !== null
+  ) {
+    return `${status.state} ${status.exitCode}`;
   }
-  return `${title} — ${status.state}`;
+  return status.state;
+}
+
+/** The Running panel's tooltip: everything the badge leaves out. */
+export function statusTooltip(title: string, status: IAppStatus): string {
+  const parts = [`${title}: ${status.state}`];
+  if (status.exitCode !== null) {
+    parts.push(`exit code ${status.exitCode}`);
+  }
+  if (status.pid !== null) {
+    parts.push(`pid ${status.pid}`);
+  }
+  if (status.port !== null) {
+    parts.push(`port ${status.port}`);
+  }
+  if (status.unixSocket) {
+    parts.push(`socket ${status.unixSocket}`);
+  }
+  return parts.join(', ');
 }

@@ -26,6 +26,27 @@ CHROMIUM_ARGS = [
 #: The browser tests' screenshots land here, out of git's way, so a test run leaves the working
 #: tree clean; ``scripts/screenshots.sh`` copies them into docs/_static when they should change.
 SCREENSHOTS = Path(__file__).parents[2] / "build" / "screenshots"
+#: The labextension as ``npm run build:prod`` (or ``pip install -e .``) writes it in this
+#: checkout. When it exists, the test servers load it instead of the installed copy, so the
+#: browser tests always test this checkout's frontend.
+LOCAL_LABEXTENSION = Path(__file__).parents[2] / "jupyter_server_proxy" / "labextension"
+LABEXTENSION_NAME = "@jupyterhub/jupyter-server-proxy"
+
+
+def local_labextension_config(root: Path) -> str:
+    """Config that makes Lab and Notebook 7 load this checkout's build, if there is one.
+
+    ``extra_labextensions_path`` is searched before the installed paths, and the first
+    extension of a name wins; it wants the ``<path>/@org/name/package.json`` layout, hence
+    the symlink."""
+    if not (LOCAL_LABEXTENSION / "package.json").is_file():
+        return ""
+    path = root / "labextensions"
+    link = path / LABEXTENSION_NAME
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(LOCAL_LABEXTENSION, target_is_directory=True)
+    return f"\nc.LabServerApp.extra_labextensions_path = [{str(path)!r}]\n"
 
 
 def lab_server(
@@ -47,6 +68,8 @@ def lab_server(
         if app in ("jupyterlab", "notebook")
         else []
     )
+    if app in ("jupyterlab", "notebook"):
+        config += local_labextension_config(root)
     server = JupyterServer(root, config, base_url, extra_args=args, module=app)
     return server.start()
 

@@ -3,6 +3,7 @@ Lab tabs, the Running panel and log view; Notebook 7's and nbclassic's "New" men
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 import uuid
@@ -78,7 +79,10 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
         has=page.locator(".jp-Launcher-sectionTitle", has_text="Other")
     )
     titles = section.locator(".jp-LauncherCard-label").all_inner_texts()
-    assert titles.index("Zed App") < titles.index("Tab App"), titles
+    # Apps that open in a new browser tab carry 4.x's mark; Lab-tab apps (Hello) do not.
+    assert titles.index("Zed App [↗]") < titles.index("Tab App [↗]"), titles
+    hello_label = card.locator(".jp-LauncherCard-label").inner_text()
+    assert hello_label == "Hello", hello_label
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "launcher.png"))
     card.click()
@@ -128,7 +132,15 @@ def test_running_panel_stop_restart_and_log(page: Any, lab: JupyterServer) -> No
     page.locator("[data-id='jp-running-sessions']").first.click()
     item = page.locator(".jp-ServerProxy-runningItem", has_text="Hello").first
     item.wait_for(timeout=30_000)
-    assert "running" in item.inner_text()
+    # The state is a short badge beside the title, readable at the panel's default width;
+    # pid and port are in the title's tooltip.
+    badge = item.locator(".jp-RunningSessions-itemDetail").first
+    assert badge.inner_text() == "running"
+    label = item.locator(".jp-RunningSessions-itemLabel").first
+    assert label.inner_text() == "Hello"
+    for part in (badge, label):
+        assert part.evaluate("e => e.scrollWidth <= e.clientWidth"), part.inner_text()
+    assert f"pid {first['pid']}" in (label.get_attribute("title") or "")
     page.screenshot(path=str(SCREENSHOTS / "running-panel.png"))
 
     item.locator(".jp-ServerProxy-showLog").first.click()
@@ -178,6 +190,15 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
             page.goto(s.url(f"tree?token={s.token}"))
             page.get_by_role("menuitem", name="New").first.click()
             entry = page.get_by_role("menuitem", name="Tab App").first
+            # Icons at menu size: the demo's SVG says width="64", and its row is as tall as
+            # the others (Notebook 7 has no [↗] mark: every app opens in a new tab).
+            hello = page.get_by_role("menuitem", name="Hello", exact=True).first
+            hello.wait_for(timeout=60_000)
+            icon = hello.locator(".lm-Menu-itemIcon svg").first.bounding_box()
+            assert icon is not None and icon["width"] <= 20 and icon["height"] <= 20, icon
+            rows = [entry.bounding_box(), hello.bounding_box()]
+            assert all(r is not None for r in rows)
+            assert abs(rows[0]["height"] - rows[1]["height"]) < 2, rows  # type: ignore[index]
         else:
             page.goto(s.url(f"nbclassic/tree?token={s.token}"))
             page.locator("#new-dropdown-button").click()
@@ -193,5 +214,88 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
             'document.body && document.body.innerText.includes(\'"path": "/"\')',
             timeout=60_000,
         )
+    finally:
+        s.stop()
+
+
+def test_restored_tab_opens_the_app_on_the_current_server(
+    page: Any, lab: JupyterServer, tmp_path: Path
+) -> None:
+    """A Lab tab restored from a workspace saved on another server (another port) loads the
+    app from the server Lab talks to now, never the stored server's URL."""
+    name = f"w{uuid.uuid4().hex[:8]}"
+    page.goto(lab.url(f"lab/workspaces/{name}?reset&token={lab.token}"))
+    page.locator(".jp-LauncherCard", has_text="Hello").first.click()
+    page.frame_locator(".jp-ServerProxy-app iframe").first.locator("#path").wait_for(timeout=60_000)
+
+    def saved() -> dict[str, Any] | None:
+        req = urllib.request.Request(lab.url(f"lab/api/workspaces/{name}"), headers=lab.auth)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            doc: dict[str, Any] = json.loads(r.read())
+        return doc if "server-proxy:hello" in doc.get("data", {}) else None
+
+    wait_until(lambda: saved() is not None, "Lab to save the workspace with the app's tab")
+    workspace = saved()
+    assert workspace is not None
+    other = lab_server(tmp_path, CONFIG)
+    try:
+        assert other.port != lab.port
+        req = urllib.request.Request(
+            other.url(f"lab/api/workspaces/{name}"),
+            data=json.dumps(workspace).encode(),
+            method="PUT",
+            headers={**other.auth, "Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=30).close()
+        page.goto(other.url(f"lab/workspaces/{name}?token={other.token}"))
+        frame = page.locator(".jp-ServerProxy-app iframe").first
+        frame.wait_for(state="attached", timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('.jp-ServerProxy-app iframe')?.src",
+            timeout=60_000,
+        )
+        assert frame.get_attribute("src") == other.url("hello/")
+        page.frame_locator(".jp-ServerProxy-app iframe").first.locator("#path").wait_for(
+            timeout=60_000
+        )
+    finally:
+        other.stop()
+
+
+#: Where our extension's code is served from; a page error whose stack passes through it is ours.
+OUR_CODE = "labextensions/@jupyterhub/jupyter-server-proxy/"
+
+
+@pytest.mark.parametrize("app", ["notebook", "jupyterlab"])
+def test_no_page_errors_from_the_extension(page: Any, app: str, tmp_path: Path) -> None:
+    """Loading Notebook 7's /tree and Lab's /lab raises no page error and logs no console error
+    from the extension. (Notebook 7.6 itself raises "Cannot read properties of undefined
+    (reading 'schema')" on /tree, from its keyboard-shortcuts settings handler, with this
+    extension disabled too: that one is not ours, and its stack shows it.)"""
+    s = lab_server(tmp_path, CONFIG, app=app)
+    errors: list[str] = []
+    page.on(
+        "pageerror",
+        lambda e: errors.append(f"page error: {e.stack}") if OUR_CODE in (e.stack or "") else None,
+    )
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(f"console: {m.text}")
+            if m.type == "error"
+            and (OUR_CODE in m.location.get("url", "") or "server-proxy" in m.text)
+            else None
+        ),
+    )
+    try:
+        if app == "notebook":
+            page.goto(s.url(f"tree?token={s.token}"))
+            page.get_by_role("menuitem", name="New").first.click()
+            page.get_by_role("menuitem", name="Tab App").first.wait_for(timeout=60_000)
+        else:
+            page.goto(s.url(f"lab?token={s.token}"))
+            page.locator(".jp-LauncherCard", has_text="Tab App").first.wait_for(timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        assert errors == []
     finally:
         s.stop()

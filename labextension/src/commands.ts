@@ -1,0 +1,8 @@
+/** The command ids, shared by the plugins, the launcher and the Running panel. */
+export namespace CommandIDs {
+  /** 4.x's id and arguments (`id`, `title`, `url`, `newBrowserTab`): kept for users' keymaps. */
+  export const open = 'server-proxy:open';
+  export const showLog = 'server-proxy:show-log';
+  export const restart = 'server-proxy:restart';
+  export const stop = 'server-proxy:stop';
+}
