@@ -29,7 +29,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .config import Problem
-from .core.errorpage import error_json
+from .core.errorpage import error_json, json_text
 from .core.errors import AppFailed
 from .named import manager_of
 from .processes import ManagedApp
@@ -125,7 +125,7 @@ class _AppAPIHandler(APIHandler):
             await (app.restart() if restart else app.ensure_ready())
         except AppFailed as error:
             self.set_status(error.status)
-            self.finish(json.dumps(error_json(error)))
+            self.finish(json_text(error_json(error)))
             return
         self.finish(json.dumps(self._describe(spec, app)))
 

@@ -24,7 +24,6 @@ import copy
 import enum
 import functools
 import inspect
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from http.client import responses
@@ -39,7 +38,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
 from .bodychannel import BodyChannel
-from .core.errorpage import error_html, error_json, wants_json
+from .core.errorpage import error_html, error_json, json_text, status_json, wants_json
 from .core.errors import HostNotAllowed, ProxyError, UpstreamUnavailable
 from .core.headers import (
     HeaderInjection,
@@ -249,6 +248,16 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         return bool(trusted(origin)) if trusted is not None else False
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors raised as ``HTTPError`` (a refused login, a method an app does not take): JSON
+        for API clients, as every error of ours; for browsers Jupyter's page, or tornado's in
+        an app without Jupyter's templates."""
+        if _wants_json(self):
+            error = kwargs.get("exc_info", (None, None))[1]
+            title = responses.get(status_code, "Unknown")
+            message = getattr(error, "log_message", None) or title
+            self.set_header("Content-Type", "application/json")
+            self.finish(json_text(status_json(status_code, title, message)))
+            return
         if "jinja2_env" not in self.settings:
             # A plain tornado app has none of Jupyter's templates: tornado's own page.
             web.RequestHandler.write_error(self, status_code, **kwargs)
@@ -657,13 +666,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             return
         self.log.warning("proxy %s: %s", self.request.path, error.message)
         self.clear()
-        self.set_status(error.status)
-        if wants_json(self.request.headers.get("Accept")):
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(error_json(error)))
-        else:
-            self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.finish(error_html(error))
+        write_error_answer(self, error)
 
     def on_finish(self) -> None:
         if self._read_size_before is not None:
@@ -907,6 +910,23 @@ def _stream_bodies_of_any_size(request: Any) -> tuple[Any, int] | None:
         return None
     stream.read_chunk_size = _BODY_CHUNK  # type: ignore[union-attr]
     return stream, before
+
+
+def _wants_json(handler: web.RequestHandler) -> bool:
+    headers = handler.request.headers
+    return wants_json(headers.get("Accept"), headers.get("Authorization"))
+
+
+def write_error_answer(handler: web.RequestHandler, error: ProxyError) -> None:
+    """The one way a ``ProxyError`` becomes an answer, for every route of ours: the page for a
+    browser, the same fields as JSON for an API client (``wants_json``)."""
+    handler.set_status(error.status)
+    if _wants_json(handler):
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(json_text(error_json(error)))
+    else:
+        handler.set_header("Content-Type", "text/html; charset=utf-8")
+        handler.finish(error_html(error))
 
 
 def _ignore() -> None:

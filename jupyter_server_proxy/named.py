@@ -20,7 +20,7 @@ from tornado import web
 from .core.errorpage import starting_html
 from .core.errors import BadTarget
 from .core.routing import Target
-from .handlers import AddSlashHandler, ProxyHandler
+from .handlers import AddSlashHandler, ProxyHandler, write_error_answer
 from .processes import AppManager, AppState, ManagedApp
 from .settings import MANAGER_KEY
 from .specs import ServerSpec
@@ -222,11 +222,7 @@ class BadTargetHandler(JupyterHandler):
             f"{what!r} is not a proxy target: use /proxy/<port>/, /proxy/<host>:<port>/, "
             "or the same under /proxy/absolute/"
         )
-        from .core.errorpage import error_html
-
-        self.set_status(error.status)
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(error_html(error))
+        write_error_answer(self, error)
 
     @web.authenticated
     def get(self, what: str) -> None:

@@ -6,6 +6,7 @@ Rule: every piece of text that may come from a request, an app or a log is HTML-
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -48,7 +49,7 @@ def error_html(error: ProxyError) -> str:
 
 
 def error_json(error: ProxyError) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": error.status, "title": error.title, "message": error.message}
+    body = status_json(error.status, error.title, error.message)
     if isinstance(error, AppFailed):
         body.update(
             app=error.app,
@@ -60,14 +61,33 @@ def error_json(error: ProxyError) -> dict[str, Any]:
     return body
 
 
-def wants_json(accept: str | None) -> bool:
-    """API clients (``Accept: application/json`` ahead of HTML) get JSON errors."""
-    if not accept:
-        return False
-    accept = accept.lower()
+def wants_json(accept: str | None, authorization: str | None = None) -> bool:
+    """Whether an error goes to an API client (JSON) rather than a browser (the page).
+
+    JSON when ``Accept`` ranks ``application/json`` ahead of ``text/html``, or when a client
+    that does not ask for ``text/html`` at all authenticates with an ``Authorization`` header
+    (a script with a token, such as ``curl -H "Authorization: token ..."``). A browser's page
+    load always asks for ``text/html`` and logs in with a cookie, so it keeps the page."""
+    accept = (accept or "").lower()
     j = accept.find("application/json")
     h = accept.find("text/html")
-    return j >= 0 and (h < 0 or j < h)
+    if j >= 0:
+        return h < 0 or j < h
+    return h < 0 and bool(authorization)
+
+
+def json_text(body: dict[str, Any]) -> str:
+    """JSON with ``<``, ``>`` and ``&`` escaped (``\\u003c``...): the same document for a JSON
+    parser, and nothing a browser could take for markup if it ever sniffed it as HTML, so the
+    rule that no input is echoed unescaped holds for both kinds of answer."""
+    text = json.dumps(body)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def status_json(status: int, title: str, message: str) -> dict[str, Any]:
+    """The JSON form of an error that is not a ``ProxyError`` (a refused login, a wrong method),
+    with the fields ``error_json`` gives every error."""
+    return {"status": status, "title": title, "message": message}
 
 
 _STARTING = """<!DOCTYPE html>

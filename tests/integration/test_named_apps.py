@@ -202,7 +202,7 @@ def test_websocket_to_named_app(server: JupyterServer) -> None:
 
 def test_app_that_crashes_explains_itself(server: JupyterServer) -> None:
     """503 page names the app, the exit code, the command and the escaped log tail."""
-    status, headers, body = run(call(server, "GET", "crashes/"))
+    status, headers, body = run(call(server, "GET", "crashes/", headers={"Accept": "text/html"}))
     assert status == 503
     text = body.decode()
     assert "crashes" in text and "3" in text

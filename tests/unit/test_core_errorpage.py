@@ -3,7 +3,17 @@ escaped, and the starting page's script reads its inputs only from data attribut
 
 from __future__ import annotations
 
-from jupyter_server_proxy.core.errorpage import error_html, error_json, starting_html
+import json
+
+import pytest
+
+from jupyter_server_proxy.core.errorpage import (
+    error_html,
+    error_json,
+    json_text,
+    starting_html,
+    wants_json,
+)
 from jupyter_server_proxy.core.errors import AppFailed, UpstreamUnavailable
 
 
@@ -29,3 +39,28 @@ def test_starting_page_escapes_and_keeps_inputs_out_of_the_script() -> None:
     assert 'data-xsrf="tok&quot;&lt;"' in page
     script = page.split("<script>")[1].split("</script>")[0]
     assert "/a" not in script and "tok" not in script
+
+
+@pytest.mark.parametrize(
+    ("accept", "authorization", "expected"),
+    [
+        ("text/html,application/xhtml+xml,*/*;q=0.8", None, False),  # a browser's page load
+        ("*/*", None, False),  # a page's fetch() with the login cookie
+        ("application/json", None, True),
+        ("application/json, text/html;q=0.5", None, True),
+        ("text/html, application/json", "token abc", False),
+        ("*/*", "token abc", True),  # curl or requests with a token
+        (None, "token abc", True),
+        (None, None, False),
+    ],
+)
+def test_wants_json(accept: str | None, authorization: str | None, expected: bool) -> None:
+    """API clients get JSON: they ask for it first, or send a token and ask for no HTML."""
+    assert wants_json(accept, authorization) is expected
+
+
+def test_json_text_escapes_markup_and_round_trips() -> None:
+    body = {"message": "'<script>' & more"}
+    text = json_text(body)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text) == body
