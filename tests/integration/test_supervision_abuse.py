@@ -33,13 +33,14 @@ APPS: dict[str, tuple[list[str], set[str]]] = {
     "never-listens": (["--daemonize"], {"app", "daemon"}),
     "stubborn": (["--ignore-term", "--fork", "--port", "{port}"], {"app", "child"}),
     "daemonizes": (["--daemonize", "--port", "{port}"], {"app", "daemon"}),
-    "tree": (
+    # Not "tree": that is Notebook's route, which an app may not take.
+    "spawns-a-tree": (
         ["--tree", "--port", "{port}"],
         {"app", "group-leader", "session-leader", "bare"},
     ),
     "respawns": (["--respawn", "--port", "{port}"], {"app", "respawner"}),
 }
-RUNNING = ["stubborn", "daemonizes", "tree", "respawns"]
+RUNNING = ["stubborn", "daemonizes", "spawns-a-tree", "respawns"]
 
 
 def config(pid_dir: Path) -> str:
