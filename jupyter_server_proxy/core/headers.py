@@ -98,9 +98,11 @@ def filter_cookie_header(value: str, drop: set[str]) -> str:
 def _authorization_is_jupyters(
     value: str, server_token: str | None, header_authenticated: bool
 ) -> bool:
-    scheme, _, credential = value.strip().partition(" ")
-    scheme = scheme.lower()
-    credential = credential.strip()
+    # Split at any whitespace, as jupyter_server does (its pattern is ``(token|bearer)\s+(.+)``):
+    # "token<TAB>secret" logs a user in, so it must be recognised here too.
+    parts = value.split(None, 1)
+    scheme = parts[0].lower() if parts else ""
+    credential = parts[1].strip() if len(parts) > 1 else ""
     if scheme == "token":
         # "token" is Jupyter's and JupyterHub's own scheme; no other common app speaks it.
         return True

@@ -68,9 +68,15 @@ def parse_host(host: str) -> str:
         return host
     candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         pass
+    else:
+        # Python accepts an IPv6 zone ID after "%" with any characters in it (CR, LF, "@"),
+        # which would then stand in the Host header; a proxy target has no use for one.
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+            raise BadTarget(f"{host!r}: IPv6 zone identifiers are not supported")
+        return str(address)
     if host.startswith("[") or not _HOSTNAME.match(candidate):
         raise BadTarget(f"{host!r} is not a host name or IP address")
     return candidate.lower()
