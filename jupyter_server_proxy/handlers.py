@@ -388,19 +388,29 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             await self._finish_body()
             return
         # The exchange runs in this very task (a task of its own would cost as much as a tenth
-        # of a small request); if the client leaves, ``on_connection_close`` cancels this task.
-        task = self._inner = asyncio.current_task()
+        # of a small request).
         try:
-            await exchange()
+            await self._while_client_waits(exchange)
         except ProxyError as e:
             self._write_proxy_error(e)
+
+    async def _while_client_waits(self, work: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``work`` in this task, as what a leaving client cancels (``on_connection_close``):
+        the backend request or connection goes with it at once, not at ``read_timeout``.
+        Returns False when the client left, before or during it: there is nothing to answer.
+        The task itself goes on (it is tornado's request task), so a cancel of ours is undone."""
+        if self._client_gone:  # it left while the request was authenticated: start nothing
+            return False
+        task = self._inner = asyncio.current_task()
+        try:
+            await work()
+            return True
         except asyncio.CancelledError:
             if not self._client_gone:
                 raise
-            # We cancelled it because the client left: the backend request went with it and
-            # there is nothing to answer. The task itself goes on (tornado's request task).
             if task is not None and hasattr(task, "uncancel"):
                 task.uncancel()
+            return False
         finally:
             self._inner = None
 
@@ -710,23 +720,14 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             return
         if not self.current_user:
             raise web.HTTPError(403)
-        # A client that gives up while the backend is connected or its handshake is read cancels
-        # this task (``on_connection_close``), which releases the backend connection at once
-        # rather than when ``read_timeout`` runs out.
-        task = self._inner = asyncio.current_task()
+        # A client that gives up while the backend is connected or its handshake is read
+        # releases the backend connection at once.
         try:
-            await connect()
+            if not await self._while_client_waits(connect):
+                self._ws_phase = _WsPhase.CLOSED
         except ProxyError as e:
             self._ws_phase = _WsPhase.CLOSED
             self._write_proxy_error(e)
-        except asyncio.CancelledError:
-            if not self._client_gone:
-                raise
-            self._ws_phase = _WsPhase.CLOSED
-            if task is not None and hasattr(task, "uncancel"):
-                task.uncancel()
-        finally:
-            self._inner = None
 
     def _check_ws_origin(self) -> None:
         origin = self.request.headers.get("Origin") or self.request.headers.get(
