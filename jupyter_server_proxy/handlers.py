@@ -606,14 +606,18 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             uri = self.get_client_uri(protocol, host, port, proxied_path)
         finally:
             self._client_path = None
-        return self._target_of_client_uri(uri, target)
+        return self._target_of_client_uri(uri, target, (str(host), str(port)))
 
-    def _target_of_client_uri(self, uri: Any, target: Target) -> tuple[Target, str]:
+    def _target_of_client_uri(
+        self, uri: Any, target: Target, asked: tuple[str, str]
+    ) -> tuple[Target, str]:
         """Where a subclass's URL points. Its path and query are the request-target (anything
-        that could split the request line percent-encoded, the fragment dropped); its host and
-        port, if they differ from the route's, are the target, as they were for 4.x's client
-        (but not for a unix socket, which 4.x's resolver also used whatever the URL said). Its
-        scheme must be plain HTTP or ws: this proxy does not speak TLS to backends."""
+        that could split the request line percent-encoded, the fragment dropped). Its host and
+        port, if they differ from the ``asked`` ones the method was handed, are the target, as
+        they were for 4.x's client (but not for a unix socket, which 4.x's resolver also used
+        whatever the URL said); the same ones keep our target (a named app's is an address, its
+        ``asked`` host ``localhost``). The scheme must be plain HTTP or ws: this proxy does not
+        speak TLS to backends."""
 
         def bad(why: str) -> HookFailed:
             return HookFailed(
@@ -639,7 +643,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         except BadTarget as e:
             raise bad(e.message) from e
         port = port or 80
-        if (host, port) != (target.host, target.port):
+        if (host_key(host), str(port)) != (host_key(asked[0]), asked[1]):
             target = Target(host=host, port=port)
         return target, request_target
 
