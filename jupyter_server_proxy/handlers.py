@@ -13,6 +13,11 @@ The class names and method signatures here are a public API: dask's ``distribute
   arguments, so this module never calls ``self.proxy`` itself: ``get`` goes to ``http_get`` (or
   ``open`` for an upgrade) and the other methods to ``post``/``put``/..., which subclasses map.
 - The upstream URL comes from ``(host, port, proxied_path)`` and the query, never ``request.uri``.
+- 4.x's request-building methods stay overridable and are honoured:
+  ``get_request_headers_override``, ``proxy_request_headers``, ``proxy_request_options`` and
+  ``get_client_uri``. Whether a class overrides the last three is looked up once per class
+  (``_overridden``): a class that overrides none builds the request as before and pays one
+  cached lookup.
 
 Data flows one way: route arguments -> target -> upstream exchange -> client.
 """
@@ -25,23 +30,26 @@ import enum
 import functools
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from http.client import responses
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from jupyter_server._tz import utcnow
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
+from tornado.httputil import HTTPHeaders
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
 from .bodychannel import BodyChannel
 from .core.errorpage import error_html, error_json, json_text, status_json, wants_json
-from .core.errors import HostNotAllowed, ProxyError, UpstreamUnavailable
+from .core.errors import BadTarget, HostNotAllowed, ProxyError, UpstreamUnavailable
 from .core.headers import (
     HeaderInjection,
+    check_field,
+    chosen_request_headers,
     downstream_response_headers,
     is_websocket_upgrade,
     strip_token_query,
@@ -70,7 +78,7 @@ from .core.wshandshake import (
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
 from .upstream import BodyBroken, Response
-from .utils import hook_failed
+from .utils import HookFailed, call_hook, hook_failed
 from .websocket import take_client
 from .wspipe import Side
 
@@ -80,6 +88,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AddSlashHandler",
     "LocalProxyHandler",
+    "NamedLocalProxyHandler",
     "ProxyHandler",
     "RemoteProxyHandler",
     "RewritableResponse",
@@ -101,6 +110,22 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # answered by tornado itself (100-continue) and ``Host`` is kept as the client sent it.
 _REQUEST_DROP = frozenset({"expect"})
 _LOCATION_HEADERS = ("Location", "Content-Location")
+#: 4.x methods whose override changes how the upstream request is built (see ``_overridden``).
+_OVERRIDABLE = ("proxy_request_headers", "proxy_request_options", "get_client_uri")
+#: ``proxy_request_options()`` keys (4.x: tornado ``HTTPRequest`` arguments) that our client
+#: honours, and the setting of ours each replaces for the request. ``request_timeout`` bounds the
+#: backend's silence (``read_timeout``), not the whole exchange: a stream that keeps sending is
+#: never cut.
+_OPTION_TIMEOUTS = {"connect_timeout": "connect_timeout", "request_timeout": "read_timeout"}
+#: Keys that ask for what our client does anyway (4.x's own defaults); any other key or value
+#: (``follow_redirects=True``, ``validate_cert``, ``auth_username``...) is ignored, with a
+#: warning once per class and key.
+_OPTIONS_AS_WE_DO: dict[str, object] = {"follow_redirects": False, "decompress_response": False}
+_warned_options: set[tuple[type, str]] = set()
+#: What may stand in a request-target built from a subclass's URL: RFC 3986 reserved and
+#: unreserved characters, and ``%`` so that its escapes stay as they are. Anything else (space,
+#: CR, LF, non-ASCII) is percent-encoded, so a URL can never split the request line.
+_TARGET_SAFE = "/:@!$&'()*+,;=-._~?%[]"
 
 
 class _WsPhase(enum.Enum):
@@ -179,6 +204,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         self._client_gone = False
         #: A refusal ``prepare`` met for a websocket upgrade, given by ``get`` instead.
         self._upgrade_refusal: web.HTTPError | None = None
+        #: (context path, websocket?) of the request being built, for ``proxy_request_headers``.
+        self._forwarding: tuple[str, bool] | None = None
+        #: (the ``proxied_path`` handed to ``get_client_uri``, the path our own rules give it).
+        self._client_path: tuple[str, str] | None = None
         super().__init__(*args, **kwargs)
         self._read_size_before = _stream_bodies_of_any_size(self.request)
 
@@ -374,7 +403,8 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         async def exchange() -> None:
             target = self._target(host, port)
             context, raw = self._paths(proxied_path)
-            await self._exchange_http(target, context, self._upstream_path(context, raw))
+            path = self._upstream_path(context, raw)
+            await self._exchange_http(target, context, path, (host, port, proxied_path))
 
         await self._run_http(exchange)
 
@@ -427,8 +457,214 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def _should_record_activity(self) -> bool:
         return True
 
-    def _request_headers_override(self) -> dict[str, str]:
+    # -- building the upstream request: 4.x's overridable methods ------------------------
+
+    def get_request_headers_override(self) -> Mapping[str, str]:
+        """Headers set on the upstream request over the client's (4.x API: "typically overridden
+        in subclasses"; a named app returns its ``request_headers_override``). Called for every
+        request, HTTP and websocket."""
         return {}
+
+    def proxy_request_headers(self) -> HTTPHeaders:
+        """The headers this request is sent upstream with (4.x API): the client's, without
+        hop-by-hop fields and Jupyter's credentials, with the context-path headers and
+        ``get_request_headers_override()``. A subclass may override it (and call ``super()``) to
+        change what is sent; what it returns is held to the same rules
+        (``core.headers.chosen_request_headers``)."""
+        context, websocket = self._forwarding or (self._paths("")[0], self._is_upgrade)
+        headers = HTTPHeaders()
+        for name, value in self._upstream_headers(context, websocket=websocket):
+            headers.add(name, value)
+        return headers
+
+    def proxy_request_options(self) -> dict[str, Any]:
+        """Options of the upstream request (4.x API, where they were tornado ``HTTPRequest``
+        arguments), with the values in force. A subclass may override it, typically to raise a
+        timeout with ``super()``'s dict updated. Honoured for HTTP requests: ``connect_timeout``,
+        and ``request_timeout`` as the longest silence of the backend (``read_timeout``);
+        ``follow_redirects=False`` and ``decompress_response=False`` are what this client always
+        does; any other key is ignored with a warning."""
+        settings = self.engine.settings
+        return {
+            "follow_redirects": False,
+            "connect_timeout": settings.connect_timeout,
+            "request_timeout": settings.read_timeout,
+        }
+
+    def get_client_uri(self, protocol: str, host: str, port: str | int, proxied_path: str) -> str:
+        """The upstream URL of this request (4.x API): ``protocol://host:port`` and the path the
+        backend gets for ``proxied_path`` (behind the context path with ``absolute_url``), with
+        the request's query; never ``request.uri``, which subclasses overwrite. A subclass may
+        override it: the request then goes where the URL it returns says
+        (``_target_of_client_uri``)."""
+        known = self._client_path
+        if known is not None and known[0] == proxied_path:
+            path = known[1]  # the path being proxied, its raw bytes and mapping kept
+        else:
+            context, raw = self._paths(proxied_path)
+            path = self._upstream_path(context, raw)
+        url_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"{protocol}://{url_host}:{port}{self._upstream_uri(path)}"
+
+    @property
+    def _subclass_owner(self) -> str:
+        return f"handler {type(self).__qualname__}"
+
+    def _request_overrides(self) -> Mapping[str, str]:
+        overrides = self.get_request_headers_override()
+        if not overrides:
+            return {}  # the common case
+        return self._checked_headers(overrides, "get_request_headers_override()")
+
+    def _checked_headers(self, headers: Any, what: str) -> dict[str, str]:
+        """Header names must be strings; values strings or numbers (4.x wrote them with ``%s``).
+        A field that would split the request is refused (RFC 9110 §5.5)."""
+        expected = HookFailed(
+            self._subclass_owner,
+            f"its {what} returned {headers!r:.200}, expected a dict of strings",
+        )
+        if isinstance(headers, HTTPHeaders):
+            items = list(headers.get_all())
+        elif isinstance(headers, Mapping):
+            items = list(headers.items())
+        else:
+            raise expected
+        out: dict[str, str] = {}
+        for name, value in items:
+            if not isinstance(name, str) or not isinstance(value, (str, int, float)):
+                raise expected
+            try:
+                check_field(name, str(value))
+            except HeaderInjection as e:
+                raise HookFailed(self._subclass_owner, f"its {what} returned {e}") from e
+            out[name] = str(value)
+        return out
+
+    def _headers_to_send(self, context: str, *, websocket: bool) -> list[tuple[str, str]]:
+        if "proxy_request_headers" not in _overridden(type(self)):
+            return self._upstream_headers(context, websocket=websocket)
+        self._forwarding = (context, websocket)
+        chosen = self.proxy_request_headers()
+        if isinstance(chosen, HTTPHeaders):
+            items = [(n, v) for n, v in chosen.get_all()]
+        elif isinstance(chosen, Mapping):
+            items = list(chosen.items())
+        else:
+            raise HookFailed(
+                self._subclass_owner,
+                f"its proxy_request_headers() returned {chosen!r:.200}, expected headers",
+            )
+        token, cookie, by_header = self._identity
+        try:
+            return chosen_request_headers(
+                [(str(n), str(v)) for n, v in items if str(n).lower() not in _REQUEST_DROP],
+                server_token=token,
+                login_cookie=cookie,
+                header_authenticated=by_header,
+                websocket=websocket,
+            )
+        except HeaderInjection as e:
+            raise HookFailed(
+                self._subclass_owner, f"its proxy_request_headers() returned {e}"
+            ) from e
+
+    def _request_timeouts(self) -> dict[str, float]:
+        """The timeouts a subclass's ``proxy_request_options()`` sets for this request."""
+        if "proxy_request_options" not in _overridden(type(self)):
+            return {}
+        options = self.proxy_request_options()
+        if not isinstance(options, Mapping):
+            raise HookFailed(
+                self._subclass_owner,
+                f"its proxy_request_options() returned {options!r:.200}, expected a dict",
+            )
+        out: dict[str, float] = {}
+        for key, value in options.items():
+            ours = _OPTION_TIMEOUTS.get(key)
+            if ours is not None:
+                if value is None:
+                    continue  # tornado's "the default"
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise HookFailed(
+                        self._subclass_owner,
+                        f"its proxy_request_options() gave {key}={value!r:.100}, "
+                        "expected seconds >= 0",
+                    )
+                out[ours] = float(value)
+            elif key not in _OPTIONS_AS_WE_DO or _OPTIONS_AS_WE_DO[key] != value:
+                self._warn_ignored_option(str(key), value)
+        return out
+
+    def _warn_ignored_option(self, key: str, value: object) -> None:
+        seen = (type(self), key)
+        if seen in _warned_options:
+            return
+        _warned_options.add(seen)
+        self.log.warning(
+            "%s: proxy_request_options() key %s=%r is ignored: this proxy honours only "
+            "connect_timeout and request_timeout (see ProxyHandler.proxy_request_options)",
+            self._subclass_owner,
+            key,
+            value,
+        )
+
+    def _where_to(
+        self,
+        protocol: str,
+        target: Target,
+        path: str,
+        asked: tuple[str, str | int, str],
+    ) -> tuple[Target, str]:
+        """(target, request-target) of the upstream request: ours, or what a subclass's
+        ``get_client_uri`` says. ``asked`` is what 4.x handed it: (host, port, proxied path)."""
+        if "get_client_uri" not in _overridden(type(self)):
+            return target, self._upstream_uri(path)
+        host, port, proxied_path = asked
+        self._client_path = (proxied_path, path)
+        try:
+            uri = self.get_client_uri(protocol, host, port, proxied_path)
+        finally:
+            self._client_path = None
+        return self._target_of_client_uri(uri, target, (str(host), str(port)))
+
+    def _target_of_client_uri(
+        self, uri: Any, target: Target, asked: tuple[str, str]
+    ) -> tuple[Target, str]:
+        """Where a subclass's URL points. Its path and query are the request-target (anything
+        that could split the request line percent-encoded, the fragment dropped). Its host and
+        port, if they differ from the ``asked`` ones the method was handed, are the target, as
+        they were for 4.x's client (but not for a unix socket, which 4.x's resolver also used
+        whatever the URL said); the same ones keep our target (a named app's is an address, its
+        ``asked`` host ``localhost``). The scheme must be plain HTTP or ws: this proxy does not
+        speak TLS to backends."""
+
+        def bad(why: str) -> HookFailed:
+            return HookFailed(
+                self._subclass_owner, f"its get_client_uri() returned {uri!r:.200}: {why}"
+            )
+
+        if not isinstance(uri, str):
+            raise bad("expected a URL string")
+        try:
+            parts = urlsplit(uri)
+            port = parts.port
+        except ValueError as e:
+            raise bad(str(e)) from e
+        if parts.scheme.lower() not in ("http", "ws"):
+            raise bad("backends are reached over plain http:// or ws://")
+        request_target = quote(parts.path or "/", safe=_TARGET_SAFE)
+        if parts.query:
+            request_target += "?" + quote(parts.query, safe=_TARGET_SAFE)
+        if target.unix_socket or not parts.hostname:
+            return target, request_target
+        try:
+            host = parse_host(parts.hostname)
+        except BadTarget as e:
+            raise bad(e.message) from e
+        port = port or 80
+        if (host_key(host), str(port)) != (host_key(asked[0]), asked[1]):
+            target = Target(host=host, port=port)
+        return target, request_target
 
     @functools.cached_property
     def _identity(self) -> tuple[str | None, str | None, bool]:
@@ -459,7 +695,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             server_token=token,
             login_cookie=cookie,
             header_authenticated=by_header,
-            overrides=self._request_headers_override(),
+            overrides=self._request_overrides(),
             websocket=websocket,
         )
 
@@ -468,11 +704,17 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         query = upstream_query(self.request.path, self.request.query)
         return upstream_target_uri(path, strip_token_query(query, token))
 
-    async def _exchange_http(self, target: Target, context: str, path: str) -> None:
+    async def _exchange_http(
+        self, target: Target, context: str, path: str, asked: tuple[str, str | int, str]
+    ) -> None:
+        """Proxy this request to ``target`` + ``path``. ``asked`` is what the 4.x methods get
+        for it: (host, port, proxied path)."""
         if self._should_record_activity():
             self._record_activity()
         method = self.request.method or "GET"
-        headers = self._upstream_headers(context)
+        headers = self._headers_to_send(context, websocket=False)
+        upstream, target_uri = self._where_to("http", target, path, asked)
+        timeouts = self._request_timeouts()
         body: AsyncIterator[bytes] | bytes | None
         if self._body is not None:
             body = aiter(self._body)
@@ -481,7 +723,7 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         else:
             body = self.request.body or b""
         response = await self.engine.upstream.request(
-            method, target, self._upstream_uri(path), headers, body
+            method, upstream, target_uri, headers, body, **timeouts
         )
         try:
             await self._relay_response(response, target, context, path)
@@ -585,7 +827,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
                 pass  # the client left: the next read, or the end of the body, sees it
 
     def _rewrite_hooks(self) -> tuple[Callable[..., Any], ...]:
-        return self.rewrite_response
+        hooks = self.rewrite_response
+        # Subclasses set the attribute themselves, as with 4.x: one callable, or a list.
+        return (hooks,) if callable(hooks) else tuple(hooks)
 
     #: Whose ``rewrite_response`` hooks these are, for an error that names them.
     _hooks_owner = ("c.ServerProxy", "non_service_rewrite_response")
@@ -702,7 +946,13 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         async def connect() -> None:
             target = self._target(host, port)
             context, raw = self._paths(proxied_path)
-            await self._open_websocket(target, context, self._upstream_path(context, raw))
+            path = self._upstream_path(context, raw)
+            asked = (
+                host,
+                port,
+                proxied_path if proxied_path.startswith("/") else "/" + proxied_path,
+            )
+            await self._open_websocket(target, context, path, asked)
 
         await self._run_open(connect)
 
@@ -736,7 +986,9 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
         if origin is not None and not self.check_origin(origin):
             raise web.HTTPError(403, "Cross origin websockets not allowed")
 
-    async def _open_websocket(self, target: Target, context: str, path: str) -> None:
+    async def _open_websocket(
+        self, target: Target, context: str, path: str, asked: tuple[str, str | int, str]
+    ) -> None:
         self._check_ws_origin()
         headers = list(self.request.headers.get_all())
         problem = client_problem(headers)
@@ -748,11 +1000,10 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
             self.finish(message + "\n")
             return
         self.subprotocols = client_protocols(headers)
+        forwarded = self._headers_to_send(context, websocket=True)
+        upstream, target_uri = self._where_to("ws", target, path, asked)
         backend = await self.engine.open_websocket(
-            target,
-            self._upstream_uri(path),
-            self._upstream_headers(context, websocket=True),
-            self.subprotocols,
+            upstream, target_uri, forwarded, self.subprotocols
         )
         try:
             client = await self._accept_websocket(backend.answer)
@@ -868,6 +1119,82 @@ class RemoteProxyHandler(ProxyHandler):
         return super().proxy(host, port, proxied_path)
 
 
+class NamedLocalProxyHandler(LocalProxyHandler):
+    """A fixed local port (or unix socket) under a prefix of its own, for an app that something
+    other than this proxy started (4.x API; trame-jupyter-extension subclasses it).
+
+    Subclasses set, in ``__init__`` after ``super().__init__``: ``port``, ``mappath`` (a dict
+    of path -> path, or ``callable(path)`` returning the path, which may carry a query),
+    ``proxy_base`` (the prefix under ``base_url``: the context path the app is told), and
+    optionally ``unix_socket`` (a socket path, used instead of the port), ``absolute_url`` and
+    ``rewrite_response``. The route captures one argument, the path after the prefix; methods
+    take it alone, and ``proxy(port, path)`` keeps 4.x's two-argument form. ``mappath``
+    applies to websockets too, as for the named apps this proxy starts."""
+
+    port: int = 0
+    mappath: Mapping[str, str] | Callable[..., Any] = {}  # 4.x: a class default, never mutated
+    unix_socket: str | None = None
+
+    async def http_get(self, path: str = "") -> None:  # type: ignore[override]
+        await self.proxy(self.port, path)
+
+    async def open(self, path: str = "") -> None:  # type: ignore[override]
+        async def connect() -> None:
+            target, context, upstream, asked = self._named_target(self.port, path)
+            await self._open_websocket(target, context, upstream, asked)
+
+        await self._run_open(connect)
+
+    def post(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    def put(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    def delete(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    def head(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    def patch(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    def options(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+        return self.proxy(self.port, path)
+
+    async def proxy(self, port: str | int, proxied_path: str) -> None:  # type: ignore[override]
+        async def exchange() -> None:
+            target, context, upstream, asked = self._named_target(port, proxied_path)
+            await self._exchange_http(target, context, upstream, asked)
+
+        await self._run_http(exchange)
+
+    def _named_target(
+        self, port: str | int, proxied_path: str
+    ) -> tuple[Target, str, str, tuple[str, str | int, str]]:
+        """(target, context path, path the app gets, what ``get_client_uri`` is handed)."""
+        if self.unix_socket:
+            _allowed_by(self, "localhost")
+            target = Target(host="localhost", unix_socket=self.unix_socket)
+        else:
+            target = self._target("localhost", port)
+        path = proxied_path if proxied_path.startswith("/") else "/" + proxied_path
+        context, raw = self._paths(path)
+        if self.proxy_base:
+            context = url_path_join(self.base_url, self.proxy_base).rstrip("/")
+        mapped = self._mapped(raw or "/")
+        upstream = context + mapped if self.absolute_url else mapped
+        return target, context, upstream, ("localhost", port, unquote(mapped))
+
+    def _mapped(self, raw: str) -> str:
+        mappath = self.mappath
+        if callable(mappath):
+            owner = self._subclass_owner
+            return str(call_hook(mappath, {"path": raw}, owner=owner, key="mappath"))
+        return mappath.get(raw, raw)
+
+
 class AddSlashHandler(JupyterHandler):
     """``/<name>`` -> ``/<name>/``, keeping the query string."""
 
@@ -928,6 +1255,20 @@ def write_error_answer(handler: web.RequestHandler, error: ProxyError) -> None:
     else:
         handler.set_header("Content-Type", "text/html; charset=utf-8")
         handler.finish(error_html(error))
+
+
+#: Per class, which of ``_OVERRIDABLE`` it overrides (classes are few and live as long as the app).
+_overrides_of: dict[type, frozenset[str]] = {}
+
+
+def _overridden(cls: type[ProxyHandler]) -> frozenset[str]:
+    """Which of 4.x's request-building methods ``cls`` overrides (looked up once per class)."""
+    found = _overrides_of.get(cls)
+    if found is None:
+        found = _overrides_of[cls] = frozenset(
+            name for name in _OVERRIDABLE if getattr(cls, name) is not getattr(ProxyHandler, name)
+        )
+    return found
 
 
 def _ignore() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
+from urllib.parse import unquote
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
@@ -24,7 +25,7 @@ from .handlers import AddSlashHandler, ProxyHandler, write_error_answer
 from .processes import AppManager, AppState, ManagedApp
 from .settings import MANAGER_KEY
 from .specs import ServerSpec
-from .utils import call_hook, fill_templates_of, hook_name, raised_where
+from .utils import HookFailed, call_hook, hook_name, raised_where, resolve
 
 #: Settings key: the apps whose activity rule has raised already (its traceback is logged once).
 _RULE_FAILURES_KEY = "server_proxy_activity_rule_failures"
@@ -79,16 +80,25 @@ class SuperviseAndProxyHandler(ProxyHandler):
         socket), whatever address it connected to."""
         return "localhost", target.port or 0
 
-    def _request_headers_override(self) -> dict[str, str]:
-        return cast(
-            dict[str, str],
-            fill_templates_of(
+    def get_request_headers_override(self) -> Mapping[str, str]:
+        """The app's ``request_headers_override``, templates filled in; a callable is called
+        for each request with the arguments it names (``port``, ``unix_socket``, ``base_url``),
+        as 4.x does, and must return a dict of strings."""
+        override = self.spec.request_headers_override
+        if not override:
+            return {}
+        key = "request_headers_override"
+        headers = resolve(override, self._template_values(), owner=self._owner, key=key)
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            # Only a callable can get here: a dict is validated, and templates keep strings.
+            name = hook_name(override) if callable(override) else repr(override)
+            raise HookFailed(
                 self._owner,
-                "request_headers_override",
-                dict(self.spec.request_headers_override),
-                self._template_values(),
-            ),
-        )
+                f"its {key} callable {name} returned {headers!r:.200}, expected a dict of strings",
+            )
+        return cast(Mapping[str, str], headers)
 
     def _map_path(self, raw: str) -> str:
         mappath = self.spec.mappath
@@ -167,7 +177,8 @@ class SuperviseAndProxyHandler(ProxyHandler):
             return
         target = await self._ready_target()
         context, raw = self._named_paths(path)
-        await self._exchange_http(target, context, self._upstream_of(context, raw))
+        upstream, asked = self._upstream_of(target, context, raw)
+        await self._exchange_http(target, context, upstream, asked)
 
     async def _named_connect(self, path: str) -> None:
         target = await self._ready_target()
@@ -177,13 +188,18 @@ class SuperviseAndProxyHandler(ProxyHandler):
 
             await open_raw_socket(self, target)
             return
-        await self._open_websocket(target, context, self._upstream_of(context, raw))
+        upstream, asked = self._upstream_of(target, context, raw)
+        await self._open_websocket(target, context, upstream, asked)
 
-    def _upstream_of(self, context: str, raw: str) -> str:
+    def _upstream_of(
+        self, target: Target, context: str, raw: str
+    ) -> tuple[str, tuple[str, str | int, str]]:
         """The path the app gets: ``mappath`` applies to the path after ``/<name>``, also for
-        an ``absolute_url`` app, which then gets it behind the prefix (as 4.x does)."""
+        an ``absolute_url`` app, which then gets it behind the prefix (as 4.x does). With it,
+        what 4.x hands ``get_client_uri``: ``localhost``, the app's port, the mapped path."""
         mapped = self._map_path(raw or "/")
-        return context + mapped if self.absolute_url else mapped
+        upstream = context + mapped if self.absolute_url else mapped
+        return upstream, ("localhost", target.port or 0, unquote(mapped))
 
     # One-argument methods: the route captures only the path after the name.
     async def http_get(self, path: str = "") -> None:  # type: ignore[override]

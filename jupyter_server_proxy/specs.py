@@ -145,11 +145,13 @@ class ServerSpec:
             "bool", "Open the app in a new browser tab; ``False`` opens it in a JupyterLab tab."
         ),
     )
-    request_headers_override: Mapping[str, str] = field(
+    request_headers_override: Mapping[str, str] | AskingCallable = field(
         default_factory=dict,
         metadata=_doc(
-            "dict of str",
-            "Headers set on every request forwarded to the app (templates filled in).",
+            "dict of str, or a callable",
+            "Headers set on every request forwarded to the app, templates filled in as in "
+            "``command``. A callable gets the arguments it names (``port``, ``unix_socket``, "
+            "``base_url``) for each request and returns the dict.",
         ),
     )
     rewrite_response: tuple[AskingCallable, ...] = field(
@@ -339,8 +341,10 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     )
 
     overrides = raw.get("request_headers_override", {})
-    if not _is_str_dict(overrides):
-        raise SpecError(name, "request_headers_override", overrides, "a dict of strings")
+    if not callable(overrides) and not _is_str_dict(overrides):
+        raise SpecError(
+            name, "request_headers_override", overrides, "a dict of strings, or a callable"
+        )
 
     hooks = raw.get("rewrite_response", ())
     hooks = (hooks,) if callable(hooks) else hooks
@@ -390,7 +394,7 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         mappath=mappath if callable(mappath) else dict(mappath),
         launcher_entry=launcher,
         new_browser_tab=_bool(name, raw, "new_browser_tab", True),
-        request_headers_override=dict(overrides),
+        request_headers_override=overrides if callable(overrides) else dict(overrides),
         rewrite_response=tuple(hooks),
         update_last_activity=activity,
         exclude_last_activity_patterns=tuple(patterns),

@@ -596,9 +596,9 @@ class Upstream:
     def _key(target: Target) -> str:
         return f"unix:{target.unix_socket}" if target.unix_socket else target.authority
 
-    async def _connect(self, target: Target, key: str) -> _Connection:
+    async def _connect(self, target: Target, key: str, timeout: float) -> _Connection:
         conn = _Connection(self, key, target)
-        await connect(target, conn, self.settings.connect_timeout)
+        await connect(target, conn, timeout)
         self._all.add(conn)
         return conn
 
@@ -624,9 +624,17 @@ class Upstream:
         target_uri: str,
         headers: Sequence[tuple[str, str]],
         body: AsyncIterator[bytes] | bytes | None,
+        *,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> Response:
         """Send the request and return once the response head arrived; the caller takes the
-        body and must ``release()`` the response."""
+        body and must ``release()`` the response. The two timeouts, when given, replace the
+        settings' for this request only (a handler's ``proxy_request_options``)."""
+        if connect_timeout is None:
+            connect_timeout = self.settings.connect_timeout
+        if read_timeout is None:
+            read_timeout = self.settings.read_timeout
         key = self._key(target)
         fields = list(headers)
         names = {n.lower() for n, _ in fields}
@@ -653,10 +661,10 @@ class Upstream:
                 candidate._close()
             reused = conn is not None
             if conn is None:
-                conn = await self._connect(target, key)
+                conn = await self._connect(target, key, connect_timeout)
             try:
                 response = await conn.exchange(
-                    head, body, chunked, method in _NO_BODY_ANSWER, self.settings.read_timeout
+                    head, body, chunked, method in _NO_BODY_ANSWER, read_timeout
                 )
                 response.url = f"http://{key}{target_uri}"
                 return response

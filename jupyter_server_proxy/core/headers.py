@@ -155,6 +155,18 @@ def strip_token_query(query: str, server_token: str | None) -> str:
     return "&".join(kept)
 
 
+#: A websocket handshake's own fields, which the websocket client to the backend makes itself.
+_HANDSHAKE_FIELDS = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "sec-websocket-accept",
+    }
+)
+
+
 def upstream_request_headers(
     headers: Iterable[tuple[str, str]],
     *,
@@ -186,13 +198,7 @@ def upstream_request_headers(
     )
     replaced = {h.lower() for h in CONTEXT_HEADERS}
     if websocket:
-        replaced |= {
-            "sec-websocket-key",
-            "sec-websocket-version",
-            "sec-websocket-extensions",
-            "sec-websocket-protocol",
-            "sec-websocket-accept",
-        }
+        replaced |= _HANDSHAKE_FIELDS
     if overrides:
         replaced |= {k.lower() for k in overrides}
     out = [(n, v) for n, v in out if n.lower() not in replaced]
@@ -201,6 +207,33 @@ def upstream_request_headers(
     for name, value in (overrides or {}).items():
         check_field(name, value)
         out.append((name, value))
+    return out
+
+
+def chosen_request_headers(
+    headers: Iterable[tuple[str, str]],
+    *,
+    server_token: str | None,
+    login_cookie: str | None,
+    header_authenticated: bool = False,
+    websocket: bool = False,
+) -> Headers:
+    """Headers a handler subclass chose to send (4.x's ``proxy_request_headers()``), held to the
+    rules every forwarded request follows: hop-by-hop fields (rule 2) and Jupyter's credentials
+    (rule 3) removed, a websocket's handshake fields left to the websocket client, and a field
+    that would split the message refused (rule 4). Nothing is added: what the subclass kept of
+    the context-path headers and overrides is what is sent. Rule 3 holds even for a subclass
+    that returns the client's own headers, as 4.x-era code does (``request.headers.copy()``)."""
+    out = strip_jupyter_credentials(
+        drop_hop_by_hop(headers),
+        server_token=server_token,
+        login_cookie=login_cookie,
+        header_authenticated=header_authenticated,
+    )
+    if websocket:
+        out = [(n, v) for n, v in out if n.lower() not in _HANDSHAKE_FIELDS]
+    for name, value in out:
+        check_field(name, value)
     return out
 
 

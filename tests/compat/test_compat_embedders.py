@@ -20,7 +20,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 from compat_support import (
-    OURS,
     JupyterServer,
     browser_ws_headers,
     connects,
@@ -146,9 +145,6 @@ def test_labextension_like_handler(server: JupyterServer, backend_port: int) -> 
     assert r.json()["body_length"] == 3  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    OURS, strict=True, reason="not in issue 12: handlers.NamedLocalProxyHandler is missing"
-)
 def test_trame_like_named_handler(server: JupyterServer, backend_port: int) -> None:
     """A NamedLocalProxyHandler subclass with port, mappath (adding a query) and proxy_base set
     in ``__init__``: the app gets the mapped path and query, and the context of proxy_base."""
@@ -161,9 +157,6 @@ def test_trame_like_named_handler(server: JupyterServer, backend_port: int) -> N
     assert server.get("trame-like/abc/x.js").json()["path"] == "/x.js"  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    OURS, strict=True, reason="not in issue 12: get_request_headers_override is never called"
-)
 def test_subclass_get_request_headers_override(server: JupyterServer, backend_port: int) -> None:
     """A subclass's ``get_request_headers_override()`` adds headers to the proxied request."""
     r = server.get(f"subclass-headers/{backend_port}/h")

@@ -6,12 +6,8 @@ import importlib
 import warnings
 
 import pytest
-from compat_support import OURS
 
 
-@pytest.mark.xfail(
-    OURS, strict=True, reason="not in issue 12: handlers.NamedLocalProxyHandler is missing"
-)
 def test_handler_classes_importable() -> None:
     """The handler classes plugins and embedders import from ``jupyter_server_proxy.handlers``."""
     from tornado import websocket
@@ -33,9 +29,6 @@ def test_handler_classes_importable() -> None:
         assert callable(getattr(handlers.ProxyHandler, method, None)), method
 
 
-@pytest.mark.xfail(
-    OURS, strict=True, reason="not in issue 12: ProxyHandler lacks these 4.x overridable methods"
-)
 def test_overridable_request_methods() -> None:
     """Methods 4.x subclasses override and call with super() (plugins raise
     ``proxy_request_options()``'s timeouts, add headers in ``get_request_headers_override()``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from compat_support import OURS, JupyterServer, Response
+from compat_support import JupyterServer, Response
 
 PREFIX_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
 
@@ -44,11 +44,6 @@ def test_callables_get_the_arguments_they_ask_for(server: JupyterServer) -> None
     assert "--base-url=/base/" in doc["argv"]  # type: ignore[operator]
 
 
-@pytest.mark.xfail(
-    OURS,
-    strict=True,
-    reason="not in issue 12: a callable request_headers_override is rejected and the app left out",
-)
 def test_request_headers_override_callable(server: JupyterServer) -> None:
     """A callable ``request_headers_override`` is called with the arguments it names and its
     headers are sent to the app."""

@@ -56,6 +56,15 @@ def no_command(port):
 def no_environment():
     raise RuntimeError("cannot build the environment")
 
+def no_headers(port):
+    raise LookupError("no headers for " + str(port))
+
+def header_list():
+    return ["X-A: 1"]
+
+def templated_headers(port, base_url):
+    return {{"X-Called-Port": str(port), "X-Templated": "{{port}} at {{base_url}}"}}
+
 def counts(request):
     return request.get_argument("count", "yes") == "yes"
 
@@ -88,6 +97,9 @@ c.ServerProxy.servers = {{
     "brokencommand": {{"command": no_command}},
     "brokenenv": echo(environment=no_environment),
     "badtemplate": echo(request_headers_override={{"X-A": "{{nope}}"}}),
+    "brokenheaders": echo(request_headers_override=no_headers),
+    "listheaders": echo(request_headers_override=header_list),
+    "callheaders": echo(request_headers_override=templated_headers),
 }}
 def no_boom(path):
     if "boom" in path:
@@ -250,6 +262,23 @@ def test_compiled_exclude_patterns(server: JupyterServer) -> None:
             500,
             ["badtemplate", "request_headers_override cannot be filled in", "{port}"],
         ),
+        (
+            "brokenheaders/echo/x",
+            500,
+            [
+                "brokenheaders",
+                "request_headers_override callable no_headers raised LookupError",
+            ],
+        ),
+        (
+            "listheaders/echo/x",
+            500,
+            [
+                "listheaders",
+                "expected a dict of strings",
+                "request_headers_override callable header_list returned ['X-A: 1']",
+            ],
+        ),
     ],
 )
 def test_failing_user_code_is_named(
@@ -266,6 +295,17 @@ def test_failing_user_code_is_named(
         assert word in log
     if "callable" in words[1]:
         assert "jupyter_server_config.py, line" in message
+
+
+def test_request_headers_override_callable_templates_filled(server: JupyterServer) -> None:
+    """A callable ``request_headers_override`` gets the arguments it names (the app's port,
+    the base URL) and the templates in the dict it returns are filled in, as 4.x does."""
+    status, _, body = run(get(server, "callheaders/echo/x"))
+    assert status == 200, body
+    headers = dict(json.loads(body)["headers"])
+    port = headers["X-Called-Port"]
+    assert port.isdigit()
+    assert headers["X-Templated"] == f"{port} at {BASE}"
 
 
 def test_failing_non_service_hook_is_named(server: JupyterServer, backend: Backend) -> None:

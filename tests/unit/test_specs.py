@@ -90,6 +90,27 @@ def test_callables_are_accepted_where_the_peer_takes_them() -> None:
     assert callable(spec.command) and callable(spec.environment) and callable(spec.mappath)
 
 
+def test_request_headers_override_may_be_a_callable() -> None:
+    """As 4.x: ``request_headers_override`` is a dict of strings or a callable (called per
+    request with the arguments it names); the callable is kept as given, and the reference
+    documentation says so."""
+    from dataclasses import fields
+
+    from jupyter_server_proxy.specs import ServerSpec
+
+    def headers(port: int) -> dict[str, str]:
+        return {"X-Port": str(port)}
+
+    assert ok({"request_headers_override": headers}).request_headers_override is headers
+    assert ok({"request_headers_override": {"X-A": "{port}"}}).request_headers_override == {
+        "X-A": "{port}"
+    }
+    doc = next(f for f in fields(ServerSpec) if f.name == "request_headers_override").metadata
+    assert doc["type"] == "dict of str, or a callable"
+    with pytest.raises(SpecError, match="a dict of strings, or a callable"):
+        ok({"request_headers_override": ["X-A: 1"]})
+
+
 def test_exclude_patterns_may_be_compiled() -> None:
     """As 4.x: compiled ``re.Pattern`` objects beside strings; they are kept as given."""
     compiled = re.compile("/poll$", re.IGNORECASE)
