@@ -702,7 +702,21 @@ class ProxyHandler(WebSocketHandler, JupyterHandler):
     def _upstream_uri(self, path: str) -> str:
         token, _, _ = self._identity
         query = upstream_query(self.request.path, self.request.query)
-        return upstream_target_uri(path, strip_token_query(query, token))
+        query = strip_token_query(strip_token_query(query, token), self._hub_token)
+        return upstream_target_uri(path, query)
+
+    @functools.cached_property
+    def _hub_token(self) -> str | None:
+        """Under JupyterHub, the user's own Hub token when this request carries one in its query
+        (``?token=``, how a websocket authenticates to a single-user server): a credential of
+        Jupyter's like the server's token, so it is not forwarded either."""
+        hub_auth = getattr(self.settings.get("identity_provider"), "hub_auth", None)
+        if hub_auth is None or "token" not in self.request.query_arguments:
+            return None
+        try:
+            return str(hub_auth.get_token(self, in_cookie=False) or "") or None
+        except Exception:  # a Hub auth of another shape: the server's token rule still holds
+            return None
 
     async def _exchange_http(
         self, target: Target, context: str, path: str, asked: tuple[str, str | int, str]

@@ -163,6 +163,8 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
     ]
     sock = web.WebSocketResponse(protocols=offered[:1], max_msg_size=0, autoping=True)
     sock.headers["Set-Cookie"] = "wscookie=1; Path=/"
+    # Whether a handshake arrived with a ``token`` query argument (credentials must not).
+    _events["ws_with_token"] = int("token" in request.query)
     await sock.prepare(request)
     try:
         await _echo_messages(request, sock)

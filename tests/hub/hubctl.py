@@ -111,7 +111,7 @@ c.JupyterHub.services = [{{"name": "test-admin", "api_token": {json.dumps(admin_
 c.JupyterHub.load_roles = [
     {{
         "name": "test-admin",
-        "scopes": ["admin:users", "admin:servers"],
+        "scopes": ["admin:users", "admin:servers", "tokens"],
         "services": ["test-admin"],
     }}
 ]

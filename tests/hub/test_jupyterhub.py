@@ -78,6 +78,26 @@ def test_proxy_port_websocket_with_browser_cookies(hub: Hub, backend: Backend) -
     run(as_user(hub, "alice", steps))
 
 
+def test_hub_token_in_a_websocket_url_is_not_forwarded(hub: Hub, backend: Backend) -> None:
+    """A websocket that authenticates with the user's Hub token in its URL (``?token=``, how
+    a script opens one: browsers cannot set headers on websockets) is relayed, and the token,
+    a credential of Jupyter's, does not reach the app."""
+    token = hub.api("POST", "users/alice/tokens", {"note": "websocket test"})["token"]
+
+    async def steps() -> None:
+        url = hub.url(f"user/alice/proxy/{backend.port}/ws?token={token}&keep=1")
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(
+                url.replace("http", "ws", 1), headers={"Sec-Fetch-Mode": "websocket"}
+            ) as ws:
+                await ws.send_str("with a token in the URL")
+                assert await ws.receive_str() == "with a token in the URL"
+            async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
+                assert (await r.json())["ws_with_token"] == 0
+
+    run(steps())
+
+
 def test_another_user_is_refused(hub: Hub, backend: Backend) -> None:
     """bob, logged in, gets neither alice's named app, nor her /proxy/<port>/ pages, nor a
     websocket there: the OAuth round trip ends in the Hub's 403, and the websocket handshake
