@@ -26,20 +26,11 @@ from jupyter_server_proxy.core.wsframes import (
     close_frame,
     control_frame,
 )
+from jupyter_server_proxy.relayloop import Timer
 from jupyter_server_proxy.wspipe import PipeSettings, WebSocketPipe
 from tests.unit.test_core_websocket import frame
 
 # -- fakes -------------------------------------------------------------------------------------
-
-
-class FakeTimer:
-    def __init__(self, when: float, callback: Callable[[], object]) -> None:
-        self.when = when
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
 
 
 class FakeLoop:
@@ -47,14 +38,14 @@ class FakeLoop:
 
     def __init__(self) -> None:
         self.now = 0.0
-        self.timers: list[FakeTimer] = []
+        self.timers: list[tuple[float, Timer]] = []
 
-    def call_later(self, delay: float, callback: Callable[[], object]) -> FakeTimer:
-        timer = FakeTimer(self.now + delay, callback)
-        self.timers.append(timer)
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        timer = Timer(callback)
+        self.timers.append((self.now + delay, timer))
         return timer
 
-    def call_soon(self, callback: Callable[[], object]) -> FakeTimer:
+    def call_soon(self, callback: Callable[[], object]) -> Timer:
         return self.call_later(0.0, callback)
 
     def add_reader(self, fd: int, callback: Callable[[], object]) -> None:
@@ -68,20 +59,20 @@ class FakeLoop:
     remove_writer = remove_reader
 
     @property
-    def pending(self) -> list[FakeTimer]:
-        return [t for t in self.timers if not t.cancelled]
+    def pending(self) -> list[tuple[float, Timer]]:
+        return [(when, t) for when, t in self.timers if not t.cancelled]
 
     def advance(self, seconds: float) -> None:
         """Run, in time order, every call due up to ``seconds`` from now."""
         end = self.now + seconds
         for _ in range(10_000):  # bounded: a pipe schedules one timer per tick
-            due = [t for t in self.pending if t.when <= end]
+            due = [entry for entry in self.pending if entry[0] <= end]
             if not due:
                 break
-            timer = min(due, key=lambda t: t.when)
-            self.timers.remove(timer)
-            self.now = timer.when
-            timer.callback()
+            entry = min(due, key=lambda e: e[0])
+            self.timers.remove(entry)
+            self.now = entry[0]
+            entry[1].callback()
         else:
             raise AssertionError("timers keep coming due")
         self.now = end
