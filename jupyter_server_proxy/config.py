@@ -19,11 +19,25 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from traitlets import (
+    Bool,
+    Dict,
+    Float,
+    Int,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    default,
+    observe,
+    validate,
+)
 from traitlets import Callable as CallableTrait
-from traitlets import Dict, Float, Int, List, Unicode, Union, default, observe
 from traitlets.config import Configurable
 
 from .specs import ServerSpec, SpecError, validate_spec
+from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
+from .tcptune import refusal as congestion_control_refusal
 
 ENTRY_POINT_GROUP = "jupyter_serverproxy_servers"
 
@@ -76,6 +90,30 @@ class ServerProxy(Configurable):
         connection (and the backend's). 0: three ping intervals, and at least 30 s.""",
     ).tag(config=True)
 
+    websocket_relay_thread = Bool(
+        True,
+        help="""Relay websockets on a thread of the proxy's own (a small epoll loop) rather than
+        on the server's event loop, wherever both ends are plain TCP or unix sockets. A relay of
+        short messages spends its time waking up; on its own thread it does that with less work
+        per message, and a busy server loop (a slow handler or extension) does not hold messages
+        up. False relays every websocket on the server's loop, as websockets from clients on TLS
+        always are: for debugging, or to keep the server to one thread. Linux only; elsewhere
+        the server's loop is used either way.""",
+    ).tag(config=True)
+
+    loopback_congestion_control = Unicode(
+        DEFAULT_CONGESTION_CONTROL,
+        help="""TCP congestion control for the proxy's connections to backends on this host
+        (loopback addresses), used where the host's default paces its sends, as bbr does. Over
+        loopback there is no network path to protect, and pacing without the fq qdisc only
+        cuts large sends (uploads, long websocket messages) into timer-driven bursts; reno
+        sends as the window allows. Connections to other hosts, clients' connections and
+        controls that do not pace keep the host's choice. An empty string turns this off:
+        every connection keeps the host's choice. The name must be one the kernel allows this
+        process (net.ipv4.tcp_allowed_congestion_control, which always holds reno). Linux only;
+        elsewhere this does nothing.""",
+    ).tag(config=True)
+
     connect_timeout = Float(
         10.0, help="Seconds to wait for a TCP or unix-socket connection to a backend."
     ).tag(config=True)
@@ -120,6 +158,14 @@ class ServerProxy(Configurable):
     @default("host_allowlist")
     def _default_host_allowlist(self) -> list[str]:
         return ["localhost", "127.0.0.1"]
+
+    @validate("loopback_congestion_control")
+    def _known_congestion_control(self, proposal: dict[str, Any]) -> str:
+        name: str = proposal["value"]
+        problem = congestion_control_refusal(name)
+        if problem is not None:
+            raise TraitError(f"ServerProxy.loopback_congestion_control: {problem}")
+        return name
 
     @observe("host_whitelist")
     def _deprecated_whitelist(self, change: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connec
 
 #: How long stopping waits for the relay thread to have closed its websockets (seconds).
 CLOSE_WAIT = 10.0
+#: The reason both ends of a relayed websocket hear when the server stops.
+SHUTDOWN_REASON = "server shutting down"
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,38 @@ class EngineSettings(UpstreamSettings):
     websocket_ping_interval: float = 30.0
     #: Seconds a pinged client may stay silent; 0: max(3 ping intervals, 30 s).
     websocket_ping_timeout: float = 0.0
+    #: Relay websockets between two plain sockets on the relay thread (``relayloop.py``);
+    #: False: on the server's loop, as with a TLS client.
+    websocket_relay_thread: bool = True
     #: The largest response body held in memory for a ``rewrite_response`` hook (bytes).
     rewrite_buffer_limit: int = 64 << 20
+
+
+class _Pipes:
+    """The websockets relayed on one loop, so that stopping can close them with a reason.
+
+    Invariant: an instance is touched only on its loop's thread. Other threads reach it by a call
+    posted to that loop, never directly: a free-threaded Python (PEP 703) makes no promise that a
+    set operation is atomic against another thread's copy of the set."""
+
+    def __init__(self) -> None:
+        self._running: set[WebSocketPipe] = set()
+        self._closed = False
+
+    def start(self, pipe: WebSocketPipe) -> None:
+        """Start ``pipe``; once ``close`` has run, it is closed as soon as it starts."""
+        self._running.add(pipe)  # first: starting may end it, and its end removes it
+        pipe.start()
+        if self._closed:
+            pipe.shutdown(SHUTDOWN_REASON)
+
+    def ended(self, pipe: WebSocketPipe) -> None:
+        self._running.discard(pipe)
+
+    def close(self) -> None:
+        self._closed = True
+        for pipe in list(self._running):  # each one's end removes it from the set
+            pipe.shutdown(SHUTDOWN_REASON)
 
 
 class Engine:
@@ -47,9 +79,16 @@ class Engine:
             ping_interval=settings.websocket_ping_interval,
             ping_timeout=settings.websocket_ping_timeout
             or max(3 * settings.websocket_ping_interval, 30.0),
+            loopback_congestion_control=settings.loopback_congestion_control,
         )
-        #: Websockets being relayed, so that shutting down can close them with a reason.
-        self.pipes: set[WebSocketPipe] = set()
+        # Websockets being relayed, in two sets, each owned by one thread (see ``_Pipes``):
+        # ``_local`` by the server's loop, where ``relay`` and ``close`` are called;
+        # ``_threaded`` by the relay thread, which hears of a new pipe, and of stopping, by a
+        # call posted to its loop.
+        self._local = _Pipes()
+        self._threaded = _Pipes()
+        self._relay_loop: RelayLoop | None = None  # the relay thread's loop, once used
+        self._closed = False  # ``close`` has begun: a new relay stays on the server's loop
 
     async def open_websocket(
         self, target: Target, target_uri: str, headers: Headers, protocols: Sequence[str]
@@ -57,38 +96,36 @@ class Engine:
         return await connect_backend(target, target_uri, headers, protocols, self._pipe_settings)
 
     def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
-        """Relay between two connected sides. Between two plain sockets the relay runs on the
-        relay thread (``relayloop``), so ``on_activity`` must be safe to call from there: the
-        handlers' only stamps a time."""
-        relay_loop = shared_loop() if isinstance(client, SocketSide) else None
+        """Relay between two connected sides; call on the server's loop. Between two plain
+        sockets the relay runs on the relay thread (``relayloop``) unless the settings say
+        otherwise, so ``on_activity`` must be safe to call from there: the handlers' only hands
+        a stamp to the server's loop."""
+        relay_loop = None
+        if (
+            self.settings.websocket_relay_thread
+            and not self._closed
+            and isinstance(client, SocketSide)
+        ):
+            relay_loop = self._relay_loop = shared_loop()
+        pipes = self._local if relay_loop is None else self._threaded
         loop: Loop = relay_loop or asyncio.get_running_loop()
-        # ``set.add``/``discard`` and ``list(set)`` are each atomic under the GIL, so the set
-        # may change on the relay thread while this thread copies it.
         pipe = WebSocketPipe(
-            client,
-            backend,
-            self._pipe_settings,
-            loop,
-            on_activity=on_activity,
-            on_done=self.pipes.discard,
+            client, backend, self._pipe_settings, loop, on_activity=on_activity, on_done=pipes.ended
         )
-        self.pipes.add(pipe)
         if relay_loop is None:
-            pipe.start()
-        else:
-            relay_loop.call_soon_threadsafe(pipe.start)
+            pipes.start(pipe)
+        else:  # handed over: from here on the pipe and its sides are the relay thread's
+            relay_loop.call_soon_threadsafe(functools.partial(pipes.start, pipe))
 
     async def close(self) -> None:
-        """Close every websocket with a reason, each on its own loop, then the pools."""
-        waits = []
-        for pipe in list(self.pipes):
-            shut = functools.partial(pipe.shutdown, "server shutting down")
-            if isinstance(pipe.loop, RelayLoop):
-                waits.append(asyncio.wrap_future(pipe.loop.run(shut)))
-            else:
-                shut()
-        if waits:  # bounded: the relay's callbacks never block, but a stop must not hang
-            await asyncio.wait(waits, timeout=CLOSE_WAIT)
+        """Close every websocket with a reason, each on its own loop, then the pools. A relay
+        that starts later is closed as it starts."""
+        self._closed = True
+        self._local.close()
+        if self._relay_loop is not None:
+            # Bounded: the relay's callbacks never block, but a stop must not hang.
+            done = asyncio.wrap_future(self._relay_loop.run(self._threaded.close))
+            await asyncio.wait([done], timeout=CLOSE_WAIT)
         await self.upstream.close()
 
 

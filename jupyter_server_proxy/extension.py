@@ -32,9 +32,11 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
         limit_per_host=config.pool_limit_per_host,
         max_response_header_size=config.max_response_header_size,
         max_response_header_count=config.max_response_header_count,
+        loopback_congestion_control=config.loopback_congestion_control,
         websocket_max_message_size=config.websocket_max_message_size,
         websocket_ping_interval=config.websocket_ping_interval,
         websocket_ping_timeout=config.websocket_ping_timeout,
+        websocket_relay_thread=config.websocket_relay_thread,
         rewrite_buffer_limit=config.rewrite_buffer_limit,
     )
 

@@ -74,7 +74,13 @@ async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     protocol = asyncio.StreamReaderProtocol(reader)
-    transport = await connect(target, protocol, handler.engine.settings.connect_timeout)
+    settings = handler.engine.settings
+    transport = await connect(
+        target,
+        protocol,
+        settings.connect_timeout,
+        congestion_control=settings.loopback_congestion_control,
+    )
     assert isinstance(transport, asyncio.WriteTransport)
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     await handler._accept_bridged(

@@ -15,7 +15,9 @@ wait for the callback to end.
 
 Invariants:
 - Everything registered here runs on this loop's thread; other threads only ever call
-  ``call_soon_threadsafe`` (the one method that takes the lock-free deque and the wake-up fd).
+  ``call_soon_threadsafe`` (and ``run``, built on it): the one method that touches the posted
+  calls' deque, whose ``append`` and ``popleft`` the standard library documents as thread-safe
+  (a promise free-threaded builds keep), and the wake-up fd.
 - A readiness callback runs only while registered: a callback removed by an earlier callback of
   the same turn is not called.
 - An exception in a callback is logged and the loop goes on, as asyncio's loop does.

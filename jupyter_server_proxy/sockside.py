@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -60,15 +61,20 @@ class _Pipes:
     a fifth of the relay's busy time in a 1 MiB echo (py-spy); an idle pipe holds no memory, but
     its size counts against a per-user pipe quota, so only a few are kept.
 
-    Invariant: every pipe kept is empty (a move that ended early gives back a closed pipe)."""
+    Invariants: every pipe kept is empty (a move that ended early gives back a closed pipe).
+    Relays run on the relay thread and on the server's loop at once (a TLS client, or the relay
+    thread turned off), so the list is only touched under its lock: no reliance on a list
+    operation being atomic, which a free-threaded Python does not promise."""
 
     def __init__(self) -> None:
         self._free: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
 
     def take(self) -> tuple[int, int]:
         """(read end, write end), both non-blocking."""
-        with contextlib.suppress(IndexError):  # (pop, not a test first: any thread may take)
-            return self._free.pop()
+        with self._lock:
+            if self._free:
+                return self._free.pop()
         out, into = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             fcntl.fcntl(into, _F_SETPIPE_SZ, _PIPE_SIZE)
@@ -77,11 +83,13 @@ class _Pipes:
         return out, into
 
     def give(self, pipe: tuple[int, int], *, empty: bool) -> None:
-        if empty and len(self._free) < PIPES_KEPT:
-            self._free.append(pipe)
-        else:
-            os.close(pipe[0])
-            os.close(pipe[1])
+        if empty:
+            with self._lock:
+                if len(self._free) < PIPES_KEPT:
+                    self._free.append(pipe)
+                    return
+        os.close(pipe[0])
+        os.close(pipe[1])
 
 
 _PIPES = _Pipes()

@@ -53,6 +53,7 @@ import httptools
 from .core.errors import UpstreamTimeout, UpstreamUnavailable
 from .core.headers import Headers
 from .core.routing import Target
+from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .tcptune import unpaced_to_loopback
 
 #: The largest single read from a backend, and how much of a response body may wait in memory
@@ -79,6 +80,9 @@ class UpstreamSettings:
     #: (100); Varnish allows a backend's response 64 (``http_max_hdr``). It bounds the per-field
     #: work of a head made of many tiny fields, which the size alone lets through by the thousand.
     max_response_header_count: int = 100
+    #: What replaces a pacing congestion control (bbr) on our connections to loopback backends;
+    #: "" keeps the host's choice (``tcptune.py``).
+    loopback_congestion_control: str = DEFAULT_CONGESTION_CONTROL
 
 
 class BodyBroken(Exception):
@@ -560,10 +564,11 @@ _NO_BODY_ANSWER = frozenset({"HEAD"})
 
 
 async def connect(
-    target: Target, protocol: asyncio.BaseProtocol, timeout: float
+    target: Target, protocol: asyncio.BaseProtocol, timeout: float, *, congestion_control: str
 ) -> asyncio.BaseTransport:
     """Connect ``protocol`` to the backend over TCP or its unix socket, within ``timeout``
-    seconds (0: no limit); failures become our errors, naming the backend."""
+    seconds (0: no limit); failures become our errors, naming the backend. A loopback TCP
+    connection gets ``congestion_control`` in place of a pacing one ("": left as it is)."""
     loop = asyncio.get_running_loop()
     try:
         if target.unix_socket:
@@ -578,7 +583,7 @@ async def connect(
         ) from e
     except OSError as e:
         raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
-    unpaced_to_loopback(transport.get_extra_info("socket"))
+    unpaced_to_loopback(transport.get_extra_info("socket"), congestion_control)
     return transport
 
 
@@ -598,7 +603,12 @@ class Upstream:
 
     async def _connect(self, target: Target, key: str, timeout: float) -> _Connection:
         conn = _Connection(self, key, target)
-        await connect(target, conn, timeout)
+        await connect(
+            target,
+            conn,
+            timeout,
+            congestion_control=self.settings.loopback_congestion_control,
+        )
         self._all.add(conn)
         return conn
 

@@ -15,7 +15,9 @@ Rules:
   least ``SPLICE_MIN`` of its payload is still to come, those bytes go from socket to socket inside
   the kernel (``sockside.py``), and the relay reads the next header itself.
 - Between two plain sockets the pipe runs on the relay's own thread (``relayloop.py``), so a
-  busy server loop does not hold messages up; with a client on TLS it runs on the server's loop.
+  busy server loop does not hold messages up (``c.ServerProxy.websocket_relay_thread``); with a
+  client on TLS, or that setting off, it runs on the server's loop. Either way a pipe and its
+  sides are touched on that one loop's thread only, from ``start()`` on.
 - Whichever side ends first ends the other; a close frame that went by is relayed as it was.
 - Every wait is bounded: connecting by ``connect_timeout``, the backend's 101 by ``read_timeout``,
   and a client that stops answering pings is let go.
@@ -141,6 +143,7 @@ class PipeSettings:
     max_message_size: int
     ping_interval: float  # 0: no keep-alive pings
     ping_timeout: float  # a client silent this long after a ping is let go
+    loopback_congestion_control: str  # see ``tcptune.py``; "": the host's choice
 
 
 async def connect_backend(
@@ -153,7 +156,12 @@ async def connect_backend(
     """Open the backend's websocket (TCP or unix socket) and check its 101."""
     where = target.where
     handshake = _Handshake(where)
-    await connect(target, handshake, settings.connect_timeout)
+    await connect(
+        target,
+        handshake,
+        settings.connect_timeout,
+        congestion_control=settings.loopback_congestion_control,
+    )
     key = new_key()
     try:
         assert handshake.transport is not None

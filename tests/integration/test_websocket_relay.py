@@ -442,6 +442,36 @@ def test_server_shutdown_closes_websockets_with_1001(make_server: Any, backend: 
     run(go())
 
 
+def test_with_the_relay_thread_and_loopback_tuning_off_websockets_still_relay(
+    make_server: Any, backend: Backend
+) -> None:
+    """``websocket_relay_thread = False`` and ``loopback_congestion_control = ""``: the relay
+    runs on the server's loop and the backend connection keeps the host's congestion control;
+    short and long messages still pass whole and in order, and stopping the server still
+    closes the websocket with 1001 and the reason."""
+    server: JupyterServer = make_server(
+        "c.ServerProxy.websocket_relay_thread = False\n"
+        'c.ServerProxy.loopback_congestion_control = ""\n'
+    )
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
+        for size in (5, 1 << 20, 300_000):
+            payload = os.urandom(size)
+            writer.write(frame(0x2, payload) + frame(0x1, b"after %d" % size))
+            assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, payload)
+            assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"after %d" % size)
+        async with aiohttp.ClientSession() as s:
+            async with s.post(server.url("api/shutdown"), headers=server.auth) as r:
+                assert r.status == 200
+        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        assert (opcode, payload[:2]) == (0x8, (1001).to_bytes(2, "big"))
+        assert b"shutting down" in payload
+        await hang_up(writer)
+
+    run(go())
+
+
 def test_bad_client_handshakes_are_refused_with_the_reason(
     server: JupyterServer, backend: Backend
 ) -> None:

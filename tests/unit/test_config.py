@@ -10,8 +10,10 @@ from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import pytest
+from traitlets import TraitError
 
 from jupyter_server_proxy.config import ENTRY_POINT_GROUP, ServerProxy, load_specs
+from jupyter_server_proxy.extension import engine_settings
 
 
 @pytest.fixture
@@ -129,3 +131,19 @@ def test_defaults() -> None:
     config = ServerProxy()
     assert config.host_allowlist == ["localhost", "127.0.0.1"]
     assert config.websocket_max_message_size >= 1 << 30
+
+
+def test_relay_settings_reach_the_engine_with_todays_behaviour_by_default() -> None:
+    """``websocket_relay_thread`` and ``loopback_congestion_control`` default to what the
+    engine did before they were settings, and what is set reaches the engine."""
+    default = engine_settings(ServerProxy())
+    assert (default.websocket_relay_thread, default.loopback_congestion_control) == (True, "reno")
+    off = engine_settings(ServerProxy(websocket_relay_thread=False, loopback_congestion_control=""))
+    assert (off.websocket_relay_thread, off.loopback_congestion_control) == (False, "")
+
+
+def test_a_congestion_control_the_kernel_refuses_is_a_config_error() -> None:
+    """A name that cannot be used fails at startup, naming the setting, not silently per
+    connection."""
+    with pytest.raises(TraitError, match=r"ServerProxy\.loopback_congestion_control: .*toolong"):
+        ServerProxy(loopback_congestion_control="toolong" * 3)
