@@ -1159,23 +1159,11 @@ class NamedLocalProxyHandler(LocalProxyHandler):
 
         await self._run_open(connect)
 
-    def post(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
+    def _by_path(self, path: str = "") -> Awaitable[None]:
         return self.proxy(self.port, path)
 
-    def put(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
-        return self.proxy(self.port, path)
-
-    def delete(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
-        return self.proxy(self.port, path)
-
-    def head(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
-        return self.proxy(self.port, path)
-
-    def patch(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
-        return self.proxy(self.port, path)
-
-    def options(self, path: str = "") -> Awaitable[None]:  # type: ignore[override]
-        return self.proxy(self.port, path)
+    # Every other method takes the one path argument too (tornado finds them by name).
+    post = put = delete = head = patch = options = _by_path  # type: ignore[assignment]
 
     async def proxy(self, port: str | int, proxied_path: str) -> None:  # type: ignore[override]
         async def exchange() -> None:

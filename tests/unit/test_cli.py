@@ -9,9 +9,13 @@ from pathlib import Path
 
 
 def run_list(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(config_dir, "list", *args)
+
+
+def run_cli(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config_dir), PYTHONWARNINGS="")
     return subprocess.run(
-        [sys.executable, "-m", "jupyter_server_proxy.cli", "list", *args],
+        [sys.executable, "-m", "jupyter_server_proxy.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -45,15 +49,7 @@ def test_clean_config_exits_zero_and_quiet_prints_nothing(tmp_path: Path) -> Non
 def test_help_is_complete_sentences(tmp_path: Path) -> None:
     """The command's help and its subcommand's summary end their sentences (they used to be cut
     at the docstring's first line break)."""
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path), PYTHONWARNINGS="")
-    result = subprocess.run(
-        [sys.executable, "-m", "jupyter_server_proxy.cli", "--help"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(tmp_path, "--help")
     assert result.returncode == 0, result.stderr
     summary = result.stdout.split("\nlist\n", 1)[1].strip().splitlines()[0]
     assert summary.endswith("left out."), summary
