@@ -50,7 +50,7 @@ c.ServerProxy.servers = {{
     }},
     "silent": {{
         "command": [sys.executable, {PROBED!r}, "--port", "{{port}}", "--silent"],
-        "timeout": 2,
+        "timeout": 3,
     }},
     "warming": {{
         "command": [
@@ -137,7 +137,7 @@ def test_app_that_accepts_but_never_answers_fails_at_its_timeout(server: Jupyter
     and what the app did."""
     status, body = run(get(server, "silent/"))
     assert status == 503
-    assert b"silent" in body and b"not ready after 2s" in body
+    assert b"silent" in body and b"not ready after 3s" in body
     assert b"did not answer GET / in time" in body
     info = api(server, "silent")
     assert info["state"] == "failed" and info["pid"] is None

@@ -166,13 +166,13 @@ def test_status_outside_ready_statuses_fails_at_the_timeout(tmp_path: Path, wher
     """An app that only ever answers with a status outside ready_statuses never becomes ready:
     its start fails at its timeout, and the reason names the status it got."""
     a, log = probed(
-        tmp_path, where, "--status", "404", ready_path="/up", ready_statuses=[200], timeout=1
+        tmp_path, where, "--status", "404", ready_path="/up", ready_statuses=[200], timeout=3
     )
 
     async def go() -> None:
         with pytest.raises(AppFailed) as e:
             await a.ensure_ready()
-        assert "not ready after 1s" in e.value.reason
+        assert "not ready after 3s" in e.value.reason
         assert "answered GET /up with 404, not one of 200" in e.value.reason
         assert a.state is AppState.FAILED and a.pid is None
 
@@ -182,11 +182,13 @@ def test_status_outside_ready_statuses_fails_at_the_timeout(tmp_path: Path, wher
 
 @pytest.mark.parametrize("where", ["tcp", "unix"])
 def test_without_ready_statuses_any_answer_is_ready(tmp_path: Path, where: str) -> None:
-    """With no ready_statuses, any HTTP answer counts, a 500 too: one probe is enough."""
+    """With no ready_statuses, any HTTP answer counts, a 500 too: one probe is enough, and it
+    leaves no connection in the pool (it asked for close)."""
     a, log = probed(tmp_path, where, "--status", "500", timeout=20)
 
     async def go() -> None:
         await a.ensure_ready()
+        assert not a.upstream._idle
         await a.stop()
 
     asyncio.run(go())
@@ -197,12 +199,12 @@ def test_app_that_accepts_but_never_answers_fails_at_its_timeout(tmp_path: Path)
     """A probe waits for an answer no longer than the time left before the app's timeout: an
     app that accepts connections and never answers fails at its timeout, with a reason that
     says it did not answer (not that nothing listened)."""
-    a, log = probed(tmp_path, "tcp", "--silent", timeout=2)
+    a, log = probed(tmp_path, "tcp", "--silent", timeout=3)
 
     async def go() -> None:
         with pytest.raises(AppFailed) as e:
             await a.ensure_ready()
-        assert "not ready after 2s" in e.value.reason
+        assert "not ready after 3s" in e.value.reason
         assert "did not answer GET / in time" in e.value.reason
         assert a.state is AppState.FAILED and a.pid is None
 
