@@ -58,7 +58,11 @@ class ServerProxyApp(ExtensionApp):
         specs, problems = load_specs(self.server_proxy, self.log)
         self.engine = Engine(engine_settings(self.server_proxy))
         self.manager = AppManager(
-            specs, base_url=base_url, log=self.log, stop_grace=self.server_proxy.stop_timeout
+            specs,
+            base_url=base_url,
+            log=self.log,
+            upstream=self.engine.upstream,  # readiness probes use the proxy's own client
+            stop_grace=self.server_proxy.stop_timeout,
         )
         atexit.register(self.manager.kill_all_sync)
         web_app.settings[ENGINE_KEY] = self.engine

@@ -12,7 +12,11 @@ Rules:
    not cancel the start for the others: the start runs in its own task.
 5. Readiness is polled at a short fixed interval (no doubling waits): an HTTP request to
    ``ready_path`` (any response counts unless ``ready_statuses`` says otherwise), or for raw-socket
-   apps a successful connect.
+   apps a successful connect. Both go through the proxy's own client (``upstream.py``), the one
+   that will carry the app's traffic. Each probe is bounded by the time left before ``timeout``,
+   so an app that accepts connections but never answers fails at its ``timeout``, not later.
+   A probe asks for ``Connection: close``: it leaves no idle connection behind, which a
+   single-threaded app would otherwise sit on, deaf to the next client.
 6. An app's stdout and stderr are drained continuously into a bounded ring buffer (and the server
    log), so a chatty app never blocks on a full pipe and a failure page can show the tail.
 """
@@ -34,14 +38,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import proctree
-from .core.errors import AppFailed
+from .core.errors import AppFailed, UpstreamTimeout, UpstreamUnavailable
 from .core.routing import Target
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
+from .upstream import Upstream, connect
 from .utils import HookFailed, resolve
 
-#: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 5 ms. A probe
-#: of a port nobody listens on yet is one refused connect on loopback (tens of microseconds).
+#: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 5 ms. It is
+#: measured from the start of one probe to the start of the next, so the probe's own cost (a
+#: refused connect on loopback, a fraction of a millisecond) does not add up over a start.
 POLL_INTERVAL = 0.005
 #: How many times a TCP app started on a port we picked is retried if that port was taken.
 PORT_RETRIES = 2
@@ -84,11 +90,14 @@ class ManagedApp:
         *,
         base_url: str,
         log: logging.Logger,
+        upstream: Upstream,
         stop_grace: float = 5.0,
     ) -> None:
         self.spec = spec
         self.base_url = base_url
         self.log = log
+        #: The proxy's pooled client (its engine's), which the readiness probe uses.
+        self.upstream = upstream
         self.stop_grace = stop_grace
         self._state = AppState.STOPPED
         self._proc: asyncio.subprocess.Process | None = None
@@ -303,52 +312,59 @@ class ManagedApp:
                     log_tail=self.log_tail(40),
                     exit_code=proc.returncode,
                 )
-            if await self._is_ready(target):
+            probed_at = time.monotonic()
+            # The last probe before the deadline still gets a poll interval to be answered.
+            why_not = await self._probe(target, max(deadline - probed_at, POLL_INTERVAL))
+            if why_not is None:
                 return
             if time.monotonic() >= deadline:
-                where = target.unix_socket or f"port {target.port}"
                 raise AppFailed(
                     self.spec.name,
-                    f"not ready after {self.spec.timeout:g}s (nothing answered on {where})",
+                    f"not ready after {self.spec.timeout:g}s ({why_not})",
                     command=self._command,
                     log_tail=self.log_tail(40),
                 )
-            await asyncio.sleep(POLL_INTERVAL)
+            # A probe that took longer than the interval is followed at once: probes still
+            # start at most one per interval, as each takes that long itself.
+            await asyncio.sleep(max(probed_at + POLL_INTERVAL - time.monotonic(), 0))
 
     async def _settle_readers(self) -> None:
         # The process is gone; let the readers take what is left in the pipes (bounded).
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._readers, return_exceptions=True), 2)
 
-    async def _is_ready(self, target: Target) -> bool:
+    async def _probe(self, target: Target, bound: float) -> str | None:
+        """One readiness check within ``bound`` seconds: ``None`` if the app is ready, else
+        what it did instead, for the failure message."""
+        path = self.spec.ready_path
         try:
-            if target.unix_socket:
-                reader, writer = await asyncio.open_unix_connection(target.unix_socket)
-            else:
-                reader, writer = await asyncio.open_connection(target.host, target.port)
-        except OSError:
-            return False
-        try:
+            return await asyncio.wait_for(self._check(target), bound)
+        except asyncio.TimeoutError:
             if self.spec.raw_socket_proxy:
-                return True
-            request = (
-                f"GET {self.spec.ready_path} HTTP/1.1\r\nHost: localhost\r\n"
-                "Connection: close\r\nUser-Agent: jupyter-server-proxy\r\n\r\n"
-            )
-            writer.write(request.encode())
-            await writer.drain()
-            line = await asyncio.wait_for(reader.readline(), max(self.spec.timeout, 1.0))
-            parts = line.split()
-            if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-                return False
-            status = int(parts[1])
-            return not self.spec.ready_statuses or status in self.spec.ready_statuses
-        except (OSError, asyncio.TimeoutError):
-            return False
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+                return f"{target.where} did not accept a connection in time"
+            return f"{target.where} did not answer GET {path} in time"
+        except (UpstreamUnavailable, UpstreamTimeout) as e:
+            return e.message
+
+    async def _check(self, target: Target) -> str | None:
+        if self.spec.raw_socket_proxy:  # not HTTP: a connect is all that can be asked
+            tuning = self.upstream.settings.loopback_congestion_control
+            # bounded by _probe
+            transport = await connect(target, asyncio.Protocol(), 0, congestion_control=tuning)
+            transport.close()
+            return None
+        path = self.spec.ready_path
+        host = "localhost" if target.unix_socket else f"localhost:{target.port}"
+        headers = [("Host", host), ("User-Agent", "jupyter-server-proxy"), ("Connection", "close")]
+        response = await self.upstream.request("GET", target, path, headers, None)
+        # The status is all a probe needs: releasing the response without its body closes the
+        # connection (it asked for close anyway), so the pool never holds a half-read one.
+        response.release()
+        statuses = self.spec.ready_statuses
+        if not statuses or response.status in statuses:
+            return None
+        wanted = ", ".join(map(str, statuses))
+        return f"{target.where} answered GET {path} with {response.status}, not one of {wanted}"
 
     async def _watch_exit(self, proc: asyncio.subprocess.Process) -> None:
         code = await proctree.exited(proc)
@@ -419,10 +435,13 @@ class AppManager:
         *,
         base_url: str,
         log: logging.Logger,
+        upstream: Upstream,
         stop_grace: float = 5.0,
     ) -> None:
         self.apps: dict[str, ManagedApp] = {
-            name: ManagedApp(spec, base_url=base_url, log=log, stop_grace=stop_grace)
+            name: ManagedApp(
+                spec, base_url=base_url, log=log, upstream=upstream, stop_grace=stop_grace
+            )
             for name, spec in specs.items()
         }
 

@@ -25,7 +25,8 @@ Rules:
   answer ended exactly where its framing says and nothing followed it; anything else (an error, a
   cancelled exchange, an answer to HEAD, a byte after the answer, on an idle connection too)
   closes it, so no byte of one answer is ever read as part of another. An idle connection is
-  checked for unread bytes once more as it is taken from the pool.
+  checked for unread bytes once more as it is taken from the pool. A request that says
+  ``Connection: close`` is its connection's last, whatever the answer says (RFC 9112 §9.6).
 - Framing a proxy must not guess at is an error (RFC 9112 §6.1, §6.3: response smuggling):
   ``Transfer-Encoding`` with ``Content-Length``, two ``Content-Length`` fields, or a transfer
   coding other than ``chunked`` (which we would pass on undecoded, as nginx refuses to).
@@ -51,7 +52,7 @@ from dataclasses import dataclass
 import httptools
 
 from .core.errors import UpstreamTimeout, UpstreamUnavailable
-from .core.headers import Headers
+from .core.headers import Headers, connection_tokens
 from .core.routing import Target
 from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .tcptune import unpaced_to_loopback
@@ -186,7 +187,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._silence: asyncio.TimerHandle | None = None
         self._heard_at = 0.0
         self._sending: asyncio.Task[None] | None = None
-        self._no_reuse = False
+        self._no_reuse = False  # an answer to HEAD
+        self._last = False  # the request said ``Connection: close``
         self._error: BaseException | None = None  # why the current exchange ended early
 
     # -- asyncio callbacks ---------------------------------------------------------------
@@ -412,12 +414,14 @@ class _Connection(asyncio.BufferedProtocol):
         body: AsyncIterator[bytes] | bytes | None,
         chunked: bool,
         no_body_answer: bool,
+        last: bool,
         read_timeout: float,
     ) -> Response:
         assert self.transport is not None
         self._parser = httptools.HttpResponseParser(self)
         self._head = self._loop.create_future()
         self._no_reuse = no_body_answer
+        self._last = last
         self._since_body = self._head_size = 0
         self._heard_at = self._loop.time()
         if read_timeout:
@@ -536,6 +540,7 @@ class _Connection(asyncio.BufferedProtocol):
             self.message_complete
             and self._keep_alive
             and not self._no_reuse
+            and not self._last
             and not self.closed
             and (self._sending is None or self._sending.done())
         )
@@ -659,6 +664,7 @@ class Upstream:
             fields.append(("Transfer-Encoding", "chunked"))
         lines = [f"{method} {target_uri} HTTP/1.1", *(f"{n}: {v}" for n, v in fields), "", ""]
         head = "\r\n".join(lines).encode("latin-1")
+        last = "close" in connection_tokens(fields)
         attempts = 2 if body is None else 1
         for attempt in range(attempts):
             idle = self._idle.get(key)
@@ -674,7 +680,12 @@ class Upstream:
                 conn = await self._connect(target, key, connect_timeout)
             try:
                 response = await conn.exchange(
-                    head, body, chunked, method in _NO_BODY_ANSWER, read_timeout
+                    head,
+                    body,
+                    chunked,
+                    method in _NO_BODY_ANSWER,
+                    last,
+                    read_timeout,
                 )
                 response.url = f"http://{key}{target_uri}"
                 return response

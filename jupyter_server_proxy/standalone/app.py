@@ -424,11 +424,16 @@ class StandaloneProxyServer(JupyterApp):
         spec = self.server_spec()
         self._check_auth_env()
         routes = self.routes(spec)
+        engine = Engine(self.engine_settings())
         manager = AppManager(
-            {spec.name: spec}, base_url=self.base_url, log=self.log, stop_grace=self.stop_timeout
+            {spec.name: spec},
+            base_url=self.base_url,
+            log=self.log,
+            upstream=engine.upstream,  # readiness probes use the proxy's own client
+            stop_grace=self.stop_timeout,
         )
         atexit.register(manager.kill_all_sync)
-        return self.web_app(routes, spec, manager, Engine(self.engine_settings()))
+        return self.web_app(routes, spec, manager, engine)
 
     async def close_app(self, app: web.Application) -> None:
         """Stop what ``create_app``'s application started: first the app (requests waiting on

@@ -1,5 +1,6 @@
 """Named apps at the edges: raw-socket apps, apps that ignore SIGTERM, clients that give up
-while an app starts, and activity rules."""
+while an app starts, readiness probes (ready_statuses over a unix socket, an app that accepts
+and never answers), and activity rules."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.conftest import lifecycle as api
 TCPECHO = str(HERE / "backends" / "tcpecho.py")
 STUBBORN = str(HERE / "backends" / "stubborn.py")
 ECHO = str(HERE / "backends" / "echo.py")
+PROBED = str(HERE / "backends" / "probed.py")
 
 CONFIG = f"""
 import sys
@@ -45,6 +47,19 @@ c.ServerProxy.servers = {{
         "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
         "timeout": 20,
         "update_last_activity": False,
+    }},
+    "silent": {{
+        "command": [sys.executable, {PROBED!r}, "--port", "{{port}}", "--silent"],
+        "timeout": 3,
+    }},
+    "warming": {{
+        "command": [
+            sys.executable, {PROBED!r}, "--unix-socket", "{{unix_socket}}", "--warm-up", "2"
+        ],
+        "unix_socket": True,
+        "ready_path": "/ready",
+        "ready_statuses": [200],
+        "timeout": 20,
     }},
 }}
 """
@@ -114,6 +129,26 @@ def test_client_giving_up_while_app_starts(server: JupyterServer) -> None:
     status, body = run(get(server, "slow/"))
     assert status == 200 and body == b"stubborn"
     assert api(server, "slow")["pid"] == first
+
+
+def test_app_that_accepts_but_never_answers_fails_at_its_timeout(server: JupyterServer) -> None:
+    """An app that accepts the readiness probe's connection and never answers: the probe's
+    wait is bounded by the app's timeout, and the client gets the 503 that names the timeout
+    and what the app did."""
+    status, body = run(get(server, "silent/"))
+    assert status == 503
+    assert b"silent" in body and b"not ready after 3s" in body
+    assert b"did not answer GET / in time" in body
+    info = api(server, "silent")
+    assert info["state"] == "failed" and info["pid"] is None
+
+
+def test_unix_socket_app_is_ready_on_a_ready_status(server: JupyterServer) -> None:
+    """Over a unix socket, answers outside ready_statuses (503 while the app warms up) are not
+    ready; the first 200 is, and the request is then proxied."""
+    status, body = run(get(server, "warming/"))
+    assert (status, body) == (200, b"hi")
+    assert api(server, "warming")["unix_socket"]
 
 
 def last_activity(server: JupyterServer) -> str:

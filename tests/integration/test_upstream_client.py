@@ -152,6 +152,33 @@ def test_idle_connection_closed_by_the_backend_is_not_used_again() -> None:
     run(go())
 
 
+def test_a_request_that_says_close_is_its_connections_last() -> None:
+    """A request sent with ``Connection: close`` ends its connection, even when the answer
+    says nothing of closing (RFC 9112 §9.6): the pool keeps nothing, the next request opens
+    another connection."""
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(await read_head(reader))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    async def go() -> None:
+        server, target, accepted = await serve(handler)
+        upstream = Upstream()
+        response = await upstream.request("GET", target, "/", [("Connection", "close")], None)
+        assert await response.read_all(100, "too big") == b"ok"
+        response.release()
+        assert not upstream._idle
+        assert (await collect(upstream, target))[2] == b"ok"
+        assert len(accepted) == 2 and b"Connection: close" in seen[0]
+        await upstream.close()
+        server.close()
+
+    run(go())
+
+
 def test_early_answer_to_an_upload_ends_the_exchange_and_the_connection() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)

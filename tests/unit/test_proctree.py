@@ -20,6 +20,7 @@ from jupyter_server_proxy import proctree
 from jupyter_server_proxy.processes import ManagedApp
 from jupyter_server_proxy.proctree import ProcessTree, ProcStat, new_mark, now_ticks, parse_stat
 from jupyter_server_proxy.specs import validate_spec
+from jupyter_server_proxy.upstream import Upstream
 from tests.conftest import HERE, alive, wait_until
 
 UNRULY = str(HERE / "backends" / "unruly.py")
@@ -181,7 +182,9 @@ def test_kill_sync_stops_the_daemons_of_a_managed_app(tmp_path: Path) -> None:
             "timeout": 20,
         },
     )
-    app = ManagedApp(spec, base_url="/", log=logging.getLogger("test"), stop_grace=2)
+    app = ManagedApp(
+        spec, base_url="/", log=logging.getLogger("test"), upstream=Upstream(), stop_grace=2
+    )
 
     async def go() -> list[int]:
         await app.ensure_ready()
