@@ -386,7 +386,10 @@ def target_python(key: str) -> tuple[str, Path | None]:
         return ensure_peer(), None
     if key == "base":
         return sys.executable, _BASELINE[0]
-    return sys.executable, None
+    # ours: this checkout's package, imported through PYTHONPATH like base's, so that a
+    # before/after comparison loads both the same way (not one through an editable install's
+    # import hook and the other from a plain directory).
+    return sys.executable, REPO
 
 
 def ensure_chp() -> str:
