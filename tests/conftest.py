@@ -33,11 +33,10 @@ ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
 # left running, another user's socket directories or a second test run on the same machine
 # never fail a test. Every process a test starts inherits the environment, daemons included,
 # and every temporary directory (the servers' private socket directories among them) is made
-# under a TMPDIR of this run's own.
+# under a TMPDIR of this run's own (made by ``nothing_left_behind``, so that a run that only
+# collects makes none).
 RUN_MARK = "JSP_TEST_RUN=" + secrets.token_hex(8)
 os.environ["JSP_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
-os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="jsp-test-run-")
-tempfile.tempdir = None  # tempfile caches the directory it chose before
 
 
 def _socket_dirs() -> set[str]:
@@ -81,14 +80,19 @@ def _test_app_processes() -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
     """Set up first, so it is torn down last: after every server and backend of the session
-    has stopped, no app process and no private socket directory may remain."""
-    before = _socket_dirs()
-    yield
-    leftovers = _socket_dirs() - before
-    assert not leftovers, f"socket directories left behind: {sorted(leftovers)}"
-    procs = _test_app_processes()
-    assert not procs, "processes left running:\n" + "\n".join(procs)
-    shutil.rmtree(os.environ["TMPDIR"], ignore_errors=True)
+    has stopped, no app process and no private socket directory may remain. The run's own
+    TMPDIR goes with it, whatever the checks find (they name what was left)."""
+    run_tmp = os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="jsp-test-run-")
+    tempfile.tempdir = None  # tempfile caches the directory it chose before
+    try:
+        before = _socket_dirs()
+        yield
+        leftovers = _socket_dirs() - before
+        assert not leftovers, f"socket directories left behind: {sorted(leftovers)}"
+        procs = _test_app_processes()
+        assert not procs, "processes left running:\n" + "\n".join(procs)
+    finally:
+        shutil.rmtree(run_tmp, ignore_errors=True)
 
 
 def free_port() -> int:
