@@ -28,6 +28,9 @@ SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 cd "$SCRATCH"
 unset PYTHONPATH
+# 4.x leaves the private directories of unix-socket apps behind: keep them in the scratch
+# directory, which goes when the run ends.
+export TMPDIR="$SCRATCH"
 found=$("$VENV/bin/python" -c 'import jupyter_server_proxy as j; print(j.__version__, j.__file__)')
 case "$found" in
   "$PEER_VERSION "*) echo "== testing jupyter_server_proxy $found" ;;
