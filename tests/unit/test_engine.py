@@ -71,6 +71,16 @@ def relayed(pair: Pair, payload: bytes) -> bytes:
     return got
 
 
+async def activity_seen(pair: Pair) -> None:
+    """Wait (bounded) for the relay's activity callback: it runs after the frame was sent on,
+    so the far side may have the frame a moment before the callback has run."""
+    for _ in range(500):
+        if pair.activity_threads:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the relay never reported activity")
+
+
 @pytest.mark.skipif(not AVAILABLE, reason="the relay thread needs epoll")
 def test_by_default_a_relay_between_plain_sockets_runs_on_the_relay_thread() -> None:
     async def go() -> None:
@@ -78,7 +88,8 @@ def test_by_default_a_relay_between_plain_sockets_runs_on_the_relay_thread() -> 
         pair = Pair(engine)
         payload = b"to the backend"
         assert await asyncio.to_thread(relayed, pair, payload) == frame(TEXT, payload, masked=True)
-        assert pair.activity_threads and threading.get_ident() not in pair.activity_threads
+        await activity_seen(pair)
+        assert threading.get_ident() not in pair.activity_threads
         await engine.close()
         pair.close()
 
@@ -94,6 +105,7 @@ def test_with_the_relay_thread_off_a_relay_runs_on_the_servers_loop() -> None:
         pair = Pair(engine)
         payload = b"to the backend"
         assert await asyncio.to_thread(relayed, pair, payload) == frame(TEXT, payload, masked=True)
+        await activity_seen(pair)
         assert pair.activity_threads == {threading.get_ident()}
         await engine.close()
         ends = await asyncio.to_thread(read_to_end, [pair.client_far, pair.backend_far])
