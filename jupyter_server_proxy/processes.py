@@ -42,6 +42,7 @@ from .core.errors import AppFailed, UpstreamTimeout, UpstreamUnavailable
 from .core.routing import Target
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
+from .timelimit import within
 from .upstream import Upstream, connect
 from .utils import HookFailed, resolve
 
@@ -331,14 +332,14 @@ class ManagedApp:
     async def _settle_readers(self) -> None:
         # The process is gone; let the readers take what is left in the pipes (bounded).
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*self._readers, return_exceptions=True), 2)
+            await within(asyncio.gather(*self._readers, return_exceptions=True), 2)
 
     async def _probe(self, target: Target, bound: float) -> str | None:
         """One readiness check within ``bound`` seconds: ``None`` if the app is ready, else
         what it did instead, for the failure message."""
         path = self.spec.ready_path
         try:
-            return await asyncio.wait_for(self._check(target), bound)
+            return await within(self._check(target), bound)
         except asyncio.TimeoutError:
             if self.spec.raw_socket_proxy:
                 return f"{target.where} did not accept a connection in time"

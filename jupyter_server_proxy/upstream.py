@@ -56,6 +56,7 @@ from .core.headers import Headers, connection_tokens
 from .core.routing import Target
 from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .tcptune import unpaced_to_loopback
+from .timelimit import within
 
 #: The largest single read from a backend, and how much of a response body may wait in memory
 #: for a consumer before reading stops.
@@ -581,7 +582,7 @@ async def connect(
         else:
             assert target.port is not None  # a Target has a port or a unix socket
             connecting = loop.create_connection(lambda: protocol, target.host, target.port)
-        transport, _ = await asyncio.wait_for(connecting, timeout or None)
+        transport, _ = await within(connecting, timeout)
     except asyncio.TimeoutError as e:
         raise UpstreamTimeout(
             f"could not connect to {target.where} within the configured timeout"

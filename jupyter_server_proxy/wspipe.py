@@ -47,6 +47,7 @@ from .core.wsframes import (
 )
 from .core.wshandshake import AnswerReader, BackendAnswer, backend_request, parse_backend_answer
 from .sockside import Cancellable, Loop, SocketSide
+from .timelimit import within
 from .upstream import connect
 
 #: Payload still to come in a frame, from which it is spliced rather than read into Python. From
@@ -166,7 +167,7 @@ async def connect_backend(
     try:
         assert handshake.transport is not None
         handshake.transport.write(backend_request(target_uri, headers, key, protocols, where))
-        head = await asyncio.wait_for(handshake.answer, settings.read_timeout or None)
+        head = await within(handshake.answer, settings.read_timeout)
         answer = parse_backend_answer(head, key, protocols, where)
     except asyncio.TimeoutError as e:
         handshake.abort()

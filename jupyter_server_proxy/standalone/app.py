@@ -63,6 +63,7 @@ from ..engine import Engine, EngineSettings
 from ..processes import AppManager
 from ..settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 from ..specs import ServerSpec, SpecError, validate_spec
+from ..timelimit import within
 from . import hubenv
 from .activity import ActivityReporter
 from .proxy import AddSlashHandler, StandaloneHandler
@@ -414,7 +415,7 @@ class StandaloneProxyServer(JupyterApp):
                 await served.activity
         await self.close_app(served.app)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(served.server.close_all_connections(), CLOSE_GRACE)
+            await within(served.server.close_all_connections(), CLOSE_GRACE)
 
     def create_app(self) -> web.Application:
         """The tornado application serving the app under ``base_url``, as 4.x's method returns
