@@ -1,7 +1,9 @@
 """REST endpoints: the peer's ``servers-info`` and icons, and our app lifecycle API.
 
 All of them are authenticated (the peer served icons to anyone). Write methods follow Jupyter's
-XSRF rules, as every ``APIHandler`` does.
+XSRF rules, as every ``APIHandler`` does. Errors are answered by the one error writer
+(``error_answers.py``), always as JSON here: ``{"status", "title", "message"}``, and for an app
+that failed to start the fields of ``AppFailed`` too.
 
 Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
   ``GET``                   -> ``{"servers": [app, ...]}``
@@ -29,8 +31,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .config import Problem
-from .core.errorpage import error_json, json_text
 from .core.errors import AppFailed
+from .error_answers import write_error_answer, write_http_error
 from .named import manager_of
 from .processes import ManagedApp
 from .settings import PROBLEMS_KEY, SPECS_KEY
@@ -77,7 +79,15 @@ def servers_info(
     return {"server_processes": processes, "problems": left_out}
 
 
-class ServersInfoHandler(JupyterHandler):
+class _PageHandler(JupyterHandler):
+    """A route of ours that is not the lifecycle API: its errors are JSON for an API client,
+    the page for a browser, as on the proxy routes."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        write_http_error(self, status_code, **kwargs)
+
+
+class ServersInfoHandler(_PageHandler):
     @web.authenticated
     def get(self) -> None:
         self.set_header("Content-Type", "application/json")
@@ -85,7 +95,7 @@ class ServersInfoHandler(JupyterHandler):
         self.finish(json.dumps(servers_info(self.base_url, _specs(self), problems)))
 
 
-class IconHandler(JupyterHandler):
+class IconHandler(_PageHandler):
     """The icon of an app, with a Content-Type browsers will render (svg, png, ico)."""
 
     @web.authenticated
@@ -107,6 +117,9 @@ class IconHandler(JupyterHandler):
 
 
 class _AppAPIHandler(APIHandler):
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        write_http_error(self, status_code, as_json=True, **kwargs)
+
     def _app(self, name: str) -> tuple[ServerSpec, ManagedApp]:
         spec = _specs(self).get(name)
         if spec is None:
@@ -124,8 +137,7 @@ class _AppAPIHandler(APIHandler):
         try:
             await (app.restart() if restart else app.ensure_ready())
         except AppFailed as error:
-            self.set_status(error.status)
-            self.finish(json_text(error_json(error)))
+            write_error_answer(self, error, as_json=True)
             return
         self.finish(json.dumps(self._describe(spec, app)))
 

@@ -4,7 +4,7 @@ The route's only argument is the path after ``/<name>``. Per request: make sure 
 (starting it at most once, however many requests race), then proxy through the same engine as
 ``/proxy/<port>/`` with the app's ``mappath``, ``request_headers_override`` and
 ``rewrite_response`` applied. A failure to start is an ``AppFailed`` (503 with the exit code and log
-tail), rendered by the one error path in ``handlers.py``.
+tail), answered by the one error writer (``error_answers.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .core.errorpage import starting_html
-from .core.errors import BadTarget
 from .core.routing import Target
-from .handlers import AddSlashHandler, ProxyHandler, write_error_answer
 from .processes import AppManager, AppState, ManagedApp
+from .proxyhandler import ProxyHandler
+from .rawsocket import RawSocketBridge, open_stream
 from .settings import MANAGER_KEY
 from .specs import ServerSpec
 from .utils import HookFailed, call_hook, hook_name, raised_where, resolve
@@ -184,9 +184,11 @@ class SuperviseAndProxyHandler(ProxyHandler):
         target = await self._ready_target()
         context, raw = self._named_paths(path)
         if self.spec.raw_socket_proxy:
-            from .rawsocket import open_raw_socket
-
-            await open_raw_socket(self, target)
+            # The stream is connected first; only then is the client's websocket accepted.
+            self._check_ws_origin()
+            reader, writer = await open_stream(target, self.engine.settings)
+            bridge = RawSocketBridge(reader, writer, on_activity=self._ws_activity())
+            await self._accept_bridged(bridge)
             return
         upstream, asked = self._upstream_of(target, context, raw)
         await self._open_websocket(target, context, upstream, asked)
@@ -230,21 +232,13 @@ class SuperviseAndProxyHandler(ProxyHandler):
         return self._method(path)
 
 
-class BadTargetHandler(JupyterHandler):
-    """``/proxy/<anything else>``: say what a proxy target looks like, instead of a bare 404."""
-
-    def _explain(self, what: str) -> None:
-        error = BadTarget(
-            f"{what!r} is not a proxy target: use /proxy/<port>/, /proxy/<host>:<port>/, "
-            "or the same under /proxy/absolute/"
-        )
-        write_error_answer(self, error)
+class AddSlashHandler(JupyterHandler):
+    """``/<name>`` -> ``/<name>/``, keeping the query string."""
 
     @web.authenticated
-    def get(self, what: str) -> None:
-        self._explain(what)
-
-    post = put = delete = patch = options = head = get
+    def get(self, *args: Any) -> None:
+        src = urlsplit(self.request.uri or "/")
+        self.redirect(urlunsplit(src._replace(path=src.path + "/")))
 
 
 def app_route_names(name: str) -> tuple[str, str]:

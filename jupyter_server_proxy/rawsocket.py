@@ -19,7 +19,7 @@ from .core.routing import Target
 from .upstream import connect
 
 if TYPE_CHECKING:
-    from .handlers import ProxyHandler
+    from .engine import EngineSettings
 
 _READ_SIZE = 64 * 1024
 
@@ -68,13 +68,14 @@ class RawSocketBridge:
             self._pump.cancel()
 
 
-async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
-    """Connect the stream first; only then accept the client's websocket."""
-    handler._check_ws_origin()
+async def open_stream(
+    target: Target, settings: EngineSettings
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to a raw socket app's stream (TCP or unix socket). The handler does this before
+    it accepts the client's websocket, so a client is never accepted onto nothing."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     protocol = asyncio.StreamReaderProtocol(reader)
-    settings = handler.engine.settings
     transport = await connect(
         target,
         protocol,
@@ -82,7 +83,4 @@ async def open_raw_socket(handler: ProxyHandler, target: Target) -> None:
         congestion_control=settings.loopback_congestion_control,
     )
     assert isinstance(transport, asyncio.WriteTransport)
-    writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-    await handler._accept_bridged(
-        RawSocketBridge(reader, writer, on_activity=handler._ws_activity())
-    )
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)

@@ -34,8 +34,8 @@ _HOST = r"(\[[^/@\]]*\]|[^/:@]+)"
 
 def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) -> list[Any]:
     from .api import api_routes
-    from .handlers import LocalProxyHandler, RemoteProxyHandler
-    from .named import BadTargetHandler, named_routes
+    from .handlers import BadTargetHandler, LocalProxyHandler, RemoteProxyHandler
+    from .named import named_routes
 
     def under(pattern: str) -> str:
         return url_path_join(base_url, pattern)

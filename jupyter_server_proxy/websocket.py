@@ -13,6 +13,7 @@ import asyncio
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
 from .core.wsframes import FrameScanner
+from .tornadocompat import early_bytes
 from .wspipe import Side, WebSocketPipe, socket_side
 
 _READ_SIZE = 256 * 1024
@@ -25,7 +26,7 @@ async def take_client(stream: IOStream, max_message_size: int) -> Side:
         scanner = FrameScanner(from_client=True, max_message_size=max_message_size)
         return StreamSide(stream, scanner)
     # What the client sent right after its handshake may already sit in tornado's buffer.
-    early = bytes(stream._read_buffer)
+    early = early_bytes(stream)
     sock = stream.socket.dup()
     stream.close()  # only tornado's descriptor: the connection lives on in ``sock``
     return socket_side(sock, early, max_message_size)

@@ -167,6 +167,17 @@ _HANDSHAKE_FIELDS = frozenset(
 )
 
 
+#: Request fields that never go to a backend besides the hop-by-hop ones (rule 2): ``Expect`` is
+#: answered by the proxy's own server (100-continue, RFC 9110 §10.1.1), which has read the body
+#: by the time the backend is asked. (``Host`` is kept as the client sent it.)
+ANSWERED_HERE = frozenset({"expect"})
+
+
+def client_request_fields(headers: Iterable[tuple[str, str]]) -> Headers:
+    """The client's request fields, without those the proxy's server answered itself."""
+    return [(n, v) for n, v in headers if n.lower() not in ANSWERED_HERE]
+
+
 def upstream_request_headers(
     headers: Iterable[tuple[str, str]],
     *,

@@ -70,3 +70,34 @@ def backend_authorities(host: str, port: int | None, client_host: str | None) ->
     if client_host:
         out.add(client_host.lower())
     return out
+
+
+#: The response fields that carry a URL the client resolves (RFC 9110 §10.2.2, §8.7).
+LOCATION_HEADERS = frozenset({"location", "content-location"})
+
+
+def rewrite_location_headers(
+    headers: list[tuple[str, str]],
+    *,
+    prefix: str,
+    backend_host: str,
+    backend_port: int | None,
+    client_host: str | None,
+    absolute_url: bool,
+) -> list[tuple[str, str]]:
+    """``headers`` with every ``Location`` and ``Content-Location`` rewritten for the client
+    (``rewrite_location``); the list itself when there is none, the common case."""
+    if not any(n.lower() in LOCATION_HEADERS for n, _ in headers):
+        return headers
+    authorities = backend_authorities(backend_host, backend_port, client_host)
+    return [
+        (
+            name,
+            rewrite_location(
+                value, prefix=prefix, backend_authorities=authorities, absolute_url=absolute_url
+            )
+            if name.lower() in LOCATION_HEADERS
+            else value,
+        )
+        for name, value in headers
+    ]
