@@ -1,7 +1,11 @@
-"""What a user sees when the proxy cannot deliver: a small page, or JSON for API clients.
+"""The text of what a user sees when the proxy cannot deliver, with no I/O: the error page
+(``error_html``), the same fields as JSON (``error_json``, ``status_json``, serialised by
+``json_text``), the rule that picks between them (``wants_json``), and the "Starting…" page of
+an app that is not running yet (``starting_html``). ``error_answers.py`` writes them.
 
-Rule: every piece of text that may come from a request, an app or a log is HTML-escaped here
-(the peer's GHSA-fvcq-4x64-hqxr came from a path echoed into an error page).
+Rule: every piece of text that may come from a request, an app or a log is escaped here, HTML
+in pages and ``<``, ``>``, ``&`` in JSON (the peer's GHSA-fvcq-4x64-hqxr came from a path echoed
+into an error page).
 """
 
 from __future__ import annotations

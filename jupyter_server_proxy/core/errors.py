@@ -1,7 +1,11 @@
 """Errors the proxy can meet, each with the HTTP status it maps to and a cause a user can read.
 
-Rule: every failure a user may see is one of these. Handlers map them to responses in one place
-(``handlers.py``), so the status for "backend refused" is decided here and nowhere else.
+Rule: every failure of ours that a user may see is one of these (a hook of the user's that fails
+is ``utils.HookFailed``, a subclass). The status for each cause (backend refused, timed out,
+host not allowed, app failed to start) is decided here and nowhere else; turning one into an
+answer happens in one place, ``error_answers.write_error_answer``, with the page or JSON
+``errorpage.py`` renders. Errors that are not ours (a refused login, an unknown route) are
+tornado's ``HTTPError``s, answered by the same module in the same two forms.
 """
 
 from __future__ import annotations
