@@ -120,8 +120,8 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
         self.rewrite_response: tuple[Callable[..., Any], ...] = (
             (hooks,) if callable(hooks) else tuple(hooks)
         )
-        self._client = TornadoClient(self)
-        self._watch = ClientWatch()
+        self._client_writer = TornadoClient(self)
+        self._client_watch = ClientWatch()
         #: A refusal ``prepare`` met for a websocket upgrade, given by ``get`` instead.
         self._upgrade_refusal: web.HTTPError | None = None
         super().__init__(*args, **kwargs)
@@ -238,12 +238,12 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
 
     async def _while_client_waits(self, work: Callable[[], Awaitable[None]]) -> bool:
         """Run ``work`` as what a leaving client cancels (``exchange.ClientWatch.run``)."""
-        return await self._watch.run(work)
+        return await self._client_watch.run(work)
 
     def _write_proxy_error(self, error: ProxyError) -> None:
         """A ``ProxyError`` met by an exchange: its answer if nothing of the response is sent
         yet, else the client's connection is aborted (the status cannot be taken back)."""
-        if tornadocompat.is_finished(self) or self._watch.gone:
+        if tornadocompat.is_finished(self) or self._client_watch.gone:
             return
         if tornadocompat.headers_written(self):
             tornadocompat.abort_client(self)
@@ -259,5 +259,5 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
 
     def on_connection_close(self) -> None:
         """The client went away: cancel whatever waits for the backend and free it."""
-        self._watch.left()
+        self._client_watch.left()
         super().on_connection_close()

@@ -178,7 +178,8 @@ class ProxyHandler(WebSocketBridging):
             rewrite=self._rewrite_plan(target, context, path),
         )
         try:
-            await ResponseRelay(self._client, self._watch, self.log).relay(response, plan)
+            relay = ResponseRelay(self._client_writer, self._client_watch, self.log)
+            await relay.relay(response, plan)
         finally:
             response.release()  # back to the pool if the exchange completed, else closed
 
