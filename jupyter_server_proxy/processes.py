@@ -42,8 +42,9 @@ from .core.errors import AppFailed, UpstreamTimeout, UpstreamUnavailable
 from .core.routing import Target
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
-from .timelimit import within
-from .upstream import Upstream, connect
+from .transport.connect import connect
+from .transport.pool import Upstream
+from .transport.timelimit import within
 from .utils import HookFailed, resolve
 
 #: Readiness poll interval (seconds): short and fixed, so a fast app is seen within 5 ms. It is

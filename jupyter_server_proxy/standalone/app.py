@@ -63,7 +63,7 @@ from ..engine import Engine, EngineSettings
 from ..processes import AppManager
 from ..settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 from ..specs import ServerSpec, SpecError, validate_spec
-from ..timelimit import within
+from ..transport.timelimit import within
 from . import hubenv
 from .activity import ActivityReporter
 from .proxy import AddSlashHandler, StandaloneHandler

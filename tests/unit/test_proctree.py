@@ -20,7 +20,7 @@ from jupyter_server_proxy import proctree
 from jupyter_server_proxy.processes import ManagedApp
 from jupyter_server_proxy.proctree import ProcessTree, ProcStat, new_mark, now_ticks, parse_stat
 from jupyter_server_proxy.specs import validate_spec
-from jupyter_server_proxy.upstream import Upstream
+from jupyter_server_proxy.transport.pool import Upstream
 from tests.conftest import HERE, alive, wait_until
 
 UNRULY = str(HERE / "backends" / "unruly.py")
