@@ -18,7 +18,7 @@ Rules:
   variables must be present: a clear one-line error beats a login loop. jupyterhub is imported
   only then.
 - Everything started is stopped: SIGTERM or SIGINT stops every process of the app (daemons
-  included, ``proctree.py``), closes the connections and exits 0.
+  included, ``apps/proctree.py``), closes the connections and exits 0.
 - The 4.x Python API holds: ``StandaloneProxyServer(**traits)`` takes every trait 4.x's class
   has (those of a ``c.ServerProxy.servers`` entry among them), and ``create_app()`` returns the
   tornado application, for tests and embedders that serve it themselves (``close_app`` then
@@ -59,10 +59,11 @@ from traitlets import (
     validate,
 )
 
+from ..apps.manager import AppManager
+from ..apps.specs import ServerSpec
+from ..apps.validation import SpecError, validate_spec
 from ..engine import Engine, EngineSettings
-from ..processes import AppManager
 from ..settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
-from ..specs import ServerSpec, SpecError, validate_spec
 from ..timelimit import within
 from . import hubenv
 from .activity import ActivityReporter
