@@ -35,7 +35,8 @@ from traitlets import (
 from traitlets import Callable as CallableTrait
 from traitlets.config import Configurable
 
-from .specs import ServerSpec, SpecError, validate_spec
+from .apps.specs import ServerSpec
+from .apps.validation import SpecError, validate_spec
 from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .tcptune import refusal as congestion_control_refusal
 
