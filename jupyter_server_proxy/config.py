@@ -35,7 +35,8 @@ from traitlets import (
 from traitlets import Callable as CallableTrait
 from traitlets.config import Configurable
 
-from .specs import ServerSpec, SpecError, validate_spec
+from .apps.specs import ServerSpec
+from .apps.validation import SpecError, validate_spec
 from .transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .transport.loopback import refusal as congestion_control_refusal
 
