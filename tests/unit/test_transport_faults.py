@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from jupyter_server_proxy.core.errors import UpstreamUnavailable
+from jupyter_server_proxy.core.errors import UpstreamTimeout, UpstreamUnavailable
 from jupyter_server_proxy.transport.errors import BodyBroken, ClosedUnanswered
 from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
 from tests.unit.transport_harness import open_connection, run, settle, start
@@ -224,6 +224,36 @@ def test_a_sink_that_raises_ends_the_exchange_with_its_error() -> None:
         transport.feed(b"0123456789")
         with pytest.raises(ConnectionResetError):
             await streaming
+        assert conn.closed
+        response.release()
+
+    run(test)
+
+
+def test_a_backend_silent_past_the_read_timeout_fails_the_exchange() -> None:
+    """Silence before the head: ``UpstreamTimeout`` (504), naming the backend."""
+
+    async def test(pool: Upstream) -> str:
+        conn, transport = open_connection(pool)
+        head = await start(conn, read_timeout=0.01)
+        transport.feed(b"HTTP/1.1 200 OK\r\n")
+        with pytest.raises(UpstreamTimeout) as caught:
+            await head
+        assert conn.closed
+        return caught.value.message
+
+    assert run(test) == f"{WHERE} did not answer within the configured timeout"
+
+
+def test_a_backend_silent_mid_body_breaks_it_with_a_timeout() -> None:
+    async def test(pool: Upstream) -> None:
+        conn, transport = open_connection(pool)
+        head = await start(conn, read_timeout=0.01)
+        transport.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart")
+        response = await head
+        with pytest.raises(BodyBroken) as caught:
+            await response.stream_to(lambda chunk: None)
+        assert isinstance(caught.value.error, UpstreamTimeout)
         assert conn.closed
         response.release()
 

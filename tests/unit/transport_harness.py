@@ -119,7 +119,10 @@ def open_connection(pool: Upstream, target: Target = TARGET) -> tuple[Connection
 
 
 async def start(
-    conn: Connection, method: str = "GET", headers: list[tuple[str, str]] | None = None
+    conn: Connection,
+    method: str = "GET",
+    headers: list[tuple[str, str]] | None = None,
+    read_timeout: float = 0,
 ) -> asyncio.Future[Response]:
     """Begin an exchange on ``conn`` (the request is written when this returns): the task
     ends with the final head."""
@@ -131,7 +134,7 @@ async def start(
             chunked=chunked,
             no_body_answer=method == "HEAD",
             last=last,
-            read_timeout=0,
+            read_timeout=read_timeout,
             url=f"http://{conn.key}/",
         )
     )
