@@ -29,7 +29,8 @@ from .core.headers import HeaderInjection, downstream_response_headers
 from .core.location import rewrite_location_headers
 from .core.routing import Target
 from .rewrite import RewritableResponse, run_rewrite_hooks
-from .upstream import BodyBroken, Response
+from .transport.errors import BodyBroken
+from .transport.response import Response
 
 Headers = list[tuple[str, str]]
 

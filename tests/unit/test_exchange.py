@@ -22,7 +22,7 @@ from jupyter_server_proxy.exchange import (
     RewritePlan,
     Upload,
 )
-from jupyter_server_proxy.upstream import BodyBroken
+from jupyter_server_proxy.transport.errors import BodyBroken
 
 LOG = logging.getLogger("test_exchange")
 
