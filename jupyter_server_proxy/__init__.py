@@ -11,7 +11,7 @@ __version__ = "5.0.0.dev0"
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .extension import ServerProxyApp
+    from .web.extension import ServerProxyApp
 
     return [{"module": "jupyter_server_proxy", "app": ServerProxyApp}]
 
@@ -32,7 +32,7 @@ def _jupyter_nbextension_paths() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from .extension import ServerProxyApp
+    from .web.extension import ServerProxyApp
 
     ServerProxyApp._load_jupyter_server_extension(serverapp)  # type: ignore[no-untyped-call]
 

@@ -15,8 +15,8 @@ from typing import Any
 from jupyter_core.application import JupyterApp
 from traitlets import Bool
 
+from .apps.config import Problem, ServerProxy, load_specs
 from .apps.specs import ServerSpec
-from .config import Problem, ServerProxy, load_specs
 
 
 def describe(spec: ServerSpec) -> list[str]:
@@ -60,7 +60,7 @@ def report(specs: dict[str, ServerSpec], problems: list[Problem]) -> str:
 
 def leave_out_route_clashes(specs: dict[str, ServerSpec]) -> list[Problem]:
     """As the server does: an app named after one of Jupyter's routes is left out."""
-    from .routes import known_route_owners, route_clash
+    from .web.routes import known_route_owners, route_clash
 
     owners = known_route_owners()
     problems = []

@@ -24,8 +24,8 @@ import tempfile
 from typing import Any
 
 from ..core.errors import AppFailed
+from ..core.hooks import HookFailed, resolve
 from ..core.routing import Target
-from ..utils import HookFailed, resolve
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
 

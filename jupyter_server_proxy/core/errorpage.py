@@ -1,7 +1,7 @@
 """The text of what a user sees when the proxy cannot deliver, with no I/O: the error page
 (``error_html``), the same fields as JSON (``error_json``, ``status_json``, serialised by
 ``json_text``), the rule that picks between them (``wants_json``), and the "Starting…" page of
-an app that is not running yet (``starting_html``). ``error_answers.py`` writes them.
+an app that is not running yet (``starting_html``). ``web/error_answers.py`` writes them.
 
 Rule: every piece of text that may come from a request, an app or a log is escaped here, HTML
 in pages and ``<``, ``>``, ``&`` in JSON (the peer's GHSA-fvcq-4x64-hqxr came from a path echoed

@@ -3,7 +3,7 @@
 Rule: every failure of ours that a user may see is one of these (a hook of the user's that fails
 is ``utils.HookFailed``, a subclass). The status for each cause (backend refused, timed out,
 host not allowed, app failed to start) is decided here and nowhere else; turning one into an
-answer happens in one place, ``error_answers.write_error_answer``, with the page or JSON
+answer happens in one place, ``web/error_answers.write_error_answer``, with the page or JSON
 ``errorpage.py`` renders. Errors that are not ours (a refused login, an unknown route) are
 tornado's ``HTTPError``s, answered by the same module in the same two forms.
 """

@@ -18,7 +18,7 @@ from typing import Any
 
 from tornado import web
 
-from ..named import SuperviseAndProxyHandler
+from ..web.named import SuperviseAndProxyHandler
 
 #: The user every request is attributed to when authentication is off.
 ANONYMOUS: dict[str, Any] = {"name": "anonymous", "kind": "user"}

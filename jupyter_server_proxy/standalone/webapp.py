@@ -3,7 +3,7 @@
 Rules:
 - Built from the extension's parts, not beside them: the options become one ``ServerSpec``
   (validated by ``validate_spec`` like any app's), supervised by an ``AppManager`` and proxied by
-  an ``Engine``, both stored in the tornado settings under the keys of ``settings.py``. So the
+  an ``Engine``, both stored in the tornado settings under the keys of ``web/settings.py``. So the
   standalone app streams, restarts an exited app, and explains failures exactly as ``/<name>/``
   does.
 - Authentication is on unless switched off. With it on, the Hub's variables must be present: a
@@ -27,8 +27,8 @@ from traitlets.config import Configurable
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
 from ..apps.validation import SpecError, validate_spec
-from ..engine import Engine, EngineSettings
-from ..settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
+from ..relay.engine import Engine, EngineSettings
+from ..web.settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 from . import hubenv
 from .options import StandaloneOptions, StartupError
 from .proxy import AddSlashHandler, StandaloneHandler

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import select
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httptools
 
@@ -30,24 +30,33 @@ from ..core.routing import Target
 from .reading import ResponseReader, State
 from .response import Response, Sink
 
-if TYPE_CHECKING:
-    from .pool import Upstream
-
 #: The socket's write buffer above which a request body waits (asyncio's high-water mark).
 _WRITE_HIGH = 1 << 20
 
 
-class Connection(ResponseReader):
-    """One keep-alive connection to ``target``; its pool keeps it under ``key``."""
+class Keeper(Protocol):
+    """What a connection needs of the pool that keeps it (``pool.Upstream``)."""
 
-    def __init__(self, pool: Upstream, key: str, target: Target) -> None:
-        settings = pool.settings
-        super().__init__(
-            target,
-            pool.read_buffer,
-            settings.max_response_header_size,
-            settings.max_response_header_count,
-        )
+    def give_back(self, conn: Connection) -> None: ...
+
+    def forget(self, conn: Connection) -> None: ...
+
+
+class Connection(ResponseReader):
+    """One keep-alive connection to ``target``; its pool keeps it under ``key``. Reads land in
+    ``buffer``; heads are bounded by ``max_head`` bytes and ``max_fields`` fields."""
+
+    def __init__(
+        self,
+        pool: Keeper,
+        key: str,
+        target: Target,
+        *,
+        buffer: memoryview,
+        max_head: int,
+        max_fields: int,
+    ) -> None:
+        super().__init__(target, buffer, max_head, max_fields)
         self._pool = pool
         self.key = key
         self._drained: asyncio.Future[None] | None = None  # set while the write buffer is full

@@ -1,4 +1,4 @@
-"""Pooled HTTP/1.1 client to backends, over TCP and unix sockets (websockets: ``wspipe.py``).
+"""Pooled HTTP/1.1 client to backends, over TCP and unix sockets (websockets: ``relay/pipe.py``).
 
 Why our own client (on asyncio protocols and the ``httptools`` parser) rather than a general one:
 a proxy needs little of a general client (no cookies, redirects, decompression or URL handling)
@@ -100,7 +100,14 @@ class Upstream:
         return f"unix:{target.unix_socket}" if target.unix_socket else target.authority
 
     async def _connect(self, target: Target, key: str, timeout: float) -> Connection:
-        conn = Connection(self, key, target)
+        conn = Connection(
+            self,
+            key,
+            target,
+            buffer=self.read_buffer,
+            max_head=self.settings.max_response_header_size,
+            max_fields=self.settings.max_response_header_count,
+        )
         await connect(
             target,
             conn,

@@ -4,17 +4,22 @@ demand, and ``release()`` to end the exchange (which decides the connection's re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..core.errors import UpstreamUnavailable
 from ..core.headers import Headers
 
-if TYPE_CHECKING:
-    from .connection import Connection
-
 #: Takes each read of the body; an awaitable it returns means "busy": reading stops until it
 #: is done (backpressure).
 Sink = Callable[[bytes], "Awaitable[None] | None"]
+
+
+class Exchange(Protocol):
+    """What an answer needs of the connection it came on (``connection.Connection``)."""
+
+    async def deliver(self, sink: Sink) -> None: ...
+
+    def finish_exchange(self) -> None: ...
 
 
 class Response:
@@ -22,7 +27,7 @@ class Response:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Exchange,
         status: int,
         reason: str,
         headers: Headers,

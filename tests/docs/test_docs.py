@@ -18,11 +18,11 @@ import pytest
 import yaml
 from traitlets.config import Config
 
-from jupyter_server_proxy.api import api_routes
+from jupyter_server_proxy.apps.config import ServerProxy, load_specs
 from jupyter_server_proxy.apps.specs import KNOWN_KEYS, LauncherEntry
 from jupyter_server_proxy.cli import ListApp
-from jupyter_server_proxy.config import ServerProxy, load_specs
 from jupyter_server_proxy.standalone.app import StandaloneProxyServer
+from jupyter_server_proxy.web.api import api_routes
 from tests.conftest import ECHO, JupyterServer
 
 DOCS = Path(__file__).parents[2] / "docs"

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jupyter_server_proxy.routes import takes_app_paths
+from jupyter_server_proxy.web.routes import takes_app_paths
 from tests.conftest import HERE, JupyterServer
 
 ECHO = str(HERE / "backends" / "echo.py")
@@ -144,7 +144,7 @@ def test_the_clis_list_covers_jupyter_servers_own_routes() -> None:
 
     from jupyter_server.serverapp import JUPYTER_SERVICE_HANDLERS
 
-    from jupyter_server_proxy.routes import KNOWN_PREFIXES, literal_prefix
+    from jupyter_server_proxy.web.routes import KNOWN_PREFIXES, literal_prefix
 
     modules = [m for ms in JUPYTER_SERVICE_HANDLERS.values() for m in ms or ()]
     modules.append("jupyter_server.base.handlers")

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from jupyter_server_proxy.sockside import PIPES_KEPT
+from jupyter_server_proxy.relay.splicepipes import PIPES_KEPT
 from tests.conftest import Backend, JupyterServer, rss_kib
 
 LIMITS = """

@@ -13,7 +13,8 @@ from tornado import httputil
 
 from jupyter_server_proxy.core.errors import UpstreamUnavailable
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.exchange import (
+from jupyter_server_proxy.transport.errors import BodyBroken
+from jupyter_server_proxy.web.exchange import (
     AHEAD,
     SMALL_BODY,
     ClientWatch,
@@ -22,7 +23,6 @@ from jupyter_server_proxy.exchange import (
     RewritePlan,
     Upload,
 )
-from jupyter_server_proxy.transport.errors import BodyBroken
 
 LOG = logging.getLogger("test_exchange")
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 from tornado.httputil import HTTPHeaders
 
+from jupyter_server_proxy.core.hooks import HookFailed
 from jupyter_server_proxy.core.location import rewrite_location_headers
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.overrides import (
+from jupyter_server_proxy.web.overrides import (
     checked_headers,
     request_timeouts,
     target_of_client_uri,
 )
-from jupyter_server_proxy.utils import HookFailed
 
 OWNER = "handler Mine"
 LOCAL = Target(host="localhost", port=8050)

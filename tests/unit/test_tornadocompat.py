@@ -16,7 +16,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import httpserver, netutil, web
 from tornado.iostream import IOStream
 
-from jupyter_server_proxy import tornadocompat
+from jupyter_server_proxy.web import tornadocompat
 
 #: What each test handler saw, by name.
 Seen = dict[str, Any]

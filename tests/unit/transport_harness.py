@@ -111,7 +111,14 @@ class FakeTransport(asyncio.Transport):
 
 def open_connection(pool: Upstream, target: Target = TARGET) -> tuple[Connection, FakeTransport]:
     """A connection of ``pool`` on a fake transport, as ``Upstream`` would have made it."""
-    conn = Connection(pool, pool._key(target), target)
+    conn = Connection(
+        pool,
+        pool._key(target),
+        target,
+        buffer=pool.read_buffer,
+        max_head=pool.settings.max_response_header_size,
+        max_fields=pool.settings.max_response_header_count,
+    )
     transport = FakeTransport(conn)
     conn.connection_made(transport)
     pool._all.add(conn)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from traitlets import TraitError
 
-from jupyter_server_proxy.config import ENTRY_POINT_GROUP, ServerProxy, load_specs
-from jupyter_server_proxy.extension import engine_settings
+from jupyter_server_proxy.apps.config import ENTRY_POINT_GROUP, ServerProxy, load_specs
+from jupyter_server_proxy.web.extension import engine_settings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A relay side on a real socket (``sockside.py``): writes with backpressure, closing after the
+"""A relay side on a real socket (``socketside.py``): writes with backpressure, closing after the
 last byte, ends reported once, and moves of a payload inside the kernel that take exactly the
 count asked for, wait for a slow reader and give back every descriptor."""
 
@@ -15,7 +15,8 @@ from contextlib import contextmanager
 import pytest
 
 from jupyter_server_proxy.core.wsframes import FrameScanner
-from jupyter_server_proxy.sockside import HIGH_WATER, PIPES_KEPT, SPLICE_AVAILABLE, SocketSide
+from jupyter_server_proxy.relay.socketside import HIGH_WATER, SocketSide
+from jupyter_server_proxy.relay.splicepipes import PIPES_KEPT, SPLICE_AVAILABLE
 
 needs_splice = pytest.mark.skipif(not SPLICE_AVAILABLE, reason="splice(2) is Linux's")
 
@@ -207,7 +208,7 @@ def test_close_sends_what_was_written_then_ends_the_connection() -> None:
 
 def test_close_gives_up_on_a_peer_that_stopped_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     """A closing side whose peer reads nothing more does not hold its socket forever."""
-    monkeypatch.setattr("jupyter_server_proxy.sockside.FLUSH_LIMIT", 0.2)
+    monkeypatch.setattr("jupyter_server_proxy.relay.socketside.FLUSH_LIMIT", 0.2)
 
     async def go() -> None:
         with chain("tcp") as (_writer, _src, side, reader):

@@ -21,7 +21,7 @@ from typing import Any
 
 from tornado import httpclient, httputil
 
-from .utils import call_hook
+from ..core.hooks import call_hook
 
 
 class RewritableResponse:

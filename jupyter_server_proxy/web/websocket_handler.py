@@ -4,7 +4,7 @@ the client with the backend's choices, and handing both to the relay.
 Order per websocket (jupyter_server's kernel websocket does the same): connect the backend and
 read its handshake answer while the client still waits for its own; then answer the client's
 upgrade with the backend's subprotocol and take the client's connection from tornado for the
-relay (``websocket.take_client``). A raw-socket app's stream (``rawsocket.py``) instead stays
+relay (``takeover.take_client``). A raw-socket app's stream (``rawstream.py``) instead stays
 with tornado's own websocket code, which is entered once more from tornado's ``open`` callback.
 """
 
@@ -20,19 +20,19 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from .core.errors import ProxyError
-from .core.routing import Target
-from .core.wshandshake import (
+from ..core.errors import ProxyError
+from ..core.routing import Target
+from ..core.wshandshake import (
     CLIENT_VERSIONS,
     BackendAnswer,
     accept_headers,
     client_problem,
     client_protocols,
 )
-from .rawsocket import RawSocketBridge
+from ..relay.pipe import Side
+from .rawstream import RawSocketBridge
 from .requesting import UpstreamRequests
-from .websocket import take_client
-from .wspipe import Side
+from .takeover import take_client
 
 #: Seconds between activity stamps from one websocket.
 _WS_ACTIVITY_EVERY = 1.0

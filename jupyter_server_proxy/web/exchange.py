@@ -23,14 +23,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .bodychannel import BodyChannel
-from .core.errors import UpstreamUnavailable
-from .core.headers import HeaderInjection, downstream_response_headers
-from .core.location import rewrite_location_headers
-from .core.routing import Target
+from ..core.errors import UpstreamUnavailable
+from ..core.headers import HeaderInjection, downstream_response_headers
+from ..core.location import rewrite_location_headers
+from ..core.routing import Target
+from ..transport.errors import BodyBroken
+from ..transport.response import Response
+from ..transport.upload import BodyChannel
 from .rewrite import RewritableResponse, run_rewrite_hooks
-from .transport.errors import BodyBroken
-from .transport.response import Response
 
 Headers = list[tuple[str, str]]
 

@@ -1,7 +1,7 @@
 """The proxy engine's shared state: its settings and its connection pools.
 
-One ``Engine`` lives in the tornado application's settings (key ``server_proxy_engine``). The
-extension puts one there, configured from ``c.ServerProxy``; a plain tornado app that mounts a
+One ``Engine`` lives in the tornado application's settings (``web/settings.py``): the extension
+puts one there, configured from ``c.ServerProxy``; a plain tornado app that mounts a
 ``ProxyHandler`` subclass (dask's scheduler does) gets one with the defaults on first use.
 """
 
@@ -11,15 +11,13 @@ import asyncio
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from .core.headers import Headers
-from .core.routing import Target
-from .relayloop import RelayLoop, shared_loop
-from .settings import ENGINE_KEY
-from .sockside import Loop, SocketSide
-from .transport.pool import Upstream, UpstreamSettings
-from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
+from ..core.headers import Headers
+from ..core.routing import Target
+from ..transport.pool import Upstream, UpstreamSettings
+from .pipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
+from .socketside import Loop, SocketSide
+from .thread import RelayLoop, shared_loop
 
 #: How long stopping waits for the relay thread to have closed its websockets (seconds).
 CLOSE_WAIT = 10.0
@@ -34,7 +32,7 @@ class EngineSettings(UpstreamSettings):
     websocket_ping_interval: float = 30.0
     #: Seconds a pinged client may stay silent; 0: max(3 ping intervals, 30 s).
     websocket_ping_timeout: float = 0.0
-    #: Relay websockets between two plain sockets on the relay thread (``relayloop.py``);
+    #: Relay websockets between two plain sockets on the relay thread (``thread.py``);
     #: False: on the server's loop, as with a TLS client.
     websocket_relay_thread: bool = True
     #: The largest response body held in memory for a ``rewrite_response`` hook (bytes).
@@ -97,7 +95,7 @@ class Engine:
 
     def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
         """Relay between two connected sides; call on the server's loop. Between two plain
-        sockets the relay runs on the relay thread (``relayloop``) unless the settings say
+        sockets the relay runs on the relay thread (``thread.py``) unless the settings say
         otherwise, so ``on_activity`` must be safe to call from there: the handlers' only hands
         a stamp to the server's loop."""
         relay_loop = None
@@ -127,11 +125,3 @@ class Engine:
             done = asyncio.wrap_future(self._relay_loop.run(self._threaded.close))
             await asyncio.wait([done], timeout=CLOSE_WAIT)
         await self.upstream.close()
-
-
-def engine_for(settings: dict[str, Any]) -> Engine:
-    engine = settings.get(ENGINE_KEY)
-    if engine is None:
-        engine = settings[ENGINE_KEY] = Engine()
-    assert isinstance(engine, Engine)
-    return engine

@@ -1,6 +1,6 @@
 """A side of the websocket relay on a plain socket (TCP or unix), driven straight from an event
 loop's readiness callbacks: recv and send with no transport between, and splice(2) for long
-payloads. The loop is the relay's (``relayloop.py``) when both sides are plain sockets, else the
+payloads. The loop is the relay's (``thread.py``) when both sides are plain sockets, else the
 server's asyncio loop; a side runs on one of them only, from ``attach`` on.
 
 Why not an asyncio transport: a long payload is best moved socket -> pipe -> socket inside the
@@ -27,17 +27,13 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import socket
-import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from .core.wsframes import FrameScanner
-
-#: splice(2) is Linux's (Python ≥ 3.10); elsewhere long payloads take the recv/send path.
-SPLICE_AVAILABLE = hasattr(os, "splice")
+from ..core.wsframes import FrameScanner
+from .splicepipes import PIPES, SPLICE_AVAILABLE, SPLICE_FLAGS
 
 #: At most this much is read into Python at once (asyncio's transports read as much). Measured
 #: against 64 KiB: a 128 KiB echo cost 45% more CPU, as each message took more reads and writes.
@@ -48,51 +44,8 @@ LOW_WATER = HIGH_WATER // 4
 #: How long ``close()`` waits for a peer that no longer reads to take what is left (seconds).
 FLUSH_LIMIT = 30.0
 
-_SPLICE_FLAGS = (os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK) if SPLICE_AVAILABLE else 0
-_PIPE_SIZE = 1 << 20  # fewer, larger moves; the kernel may refuse (a per-user limit): fine
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: One callback moves at most this many bytes, so a long message cannot starve others.
 _TURN = 1 << 20
-#: Empty pipes kept for reuse, at most (two descriptors each).
-PIPES_KEPT = 4
-
-
-class _Pipes:
-    """Empty pipes kept for the next move. Making, sizing and closing a pipe for each move took
-    a fifth of the relay's busy time in a 1 MiB echo (py-spy); an idle pipe holds no memory, but
-    its size counts against a per-user pipe quota, so only a few are kept.
-
-    Invariants: every pipe kept is empty (a move that ended early gives back a closed pipe).
-    Relays run on the relay thread and on the server's loop at once (a TLS client, or the relay
-    thread turned off), so the list is only touched under its lock: no reliance on a list
-    operation being atomic, which a free-threaded Python does not promise."""
-
-    def __init__(self) -> None:
-        self._free: list[tuple[int, int]] = []
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[int, int]:
-        """(read end, write end), both non-blocking."""
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-        out, into = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            fcntl.fcntl(into, _F_SETPIPE_SZ, _PIPE_SIZE)
-        except OSError:
-            pass  # the default pipe size works too, in smaller moves
-        return out, into
-
-    def give(self, pipe: tuple[int, int], *, empty: bool) -> None:
-        if empty:
-            with self._lock:
-                if len(self._free) < PIPES_KEPT:
-                    self._free.append(pipe)
-                    return
-        os.close(pipe[0])
-        os.close(pipe[1])
-
-
-_PIPES = _Pipes()
 
 
 class Cancellable(Protocol):
@@ -100,7 +53,7 @@ class Cancellable(Protocol):
 
 
 class Loop(Protocol):
-    """What drives a side: asyncio's loop, or the relay's own (``relayloop.RelayLoop``)."""
+    """What drives a side: asyncio's loop, or the relay's own (``thread.RelayLoop``)."""
 
     def add_reader(self, fd: int, callback: Callable[[], object]) -> None: ...
     def remove_reader(self, fd: int) -> object: ...
@@ -111,7 +64,7 @@ class Loop(Protocol):
 
 
 class Relay(Protocol):
-    """What a side reports to (``wspipe.WebSocketPipe``), and the loop it runs on."""
+    """What a side reports to (``pipe.WebSocketPipe``), and the loop it runs on."""
 
     loop: Loop
 
@@ -340,7 +293,7 @@ class _Move:
         on_read: Callable[[], None],
         on_done: Callable[[], None],
     ) -> None:
-        self._pipe_out, self._pipe_in = _PIPES.take()
+        self._pipe_out, self._pipe_in = PIPES.take()
         self.src, self.dst = src, dst
         self._to_read = count
         self._in_pipe = 0
@@ -354,7 +307,7 @@ class _Move:
         while True:
             if self._in_pipe:
                 try:
-                    n = os.splice(self._pipe_out, self.dst._fd, self._in_pipe, flags=_SPLICE_FLAGS)
+                    n = os.splice(self._pipe_out, self.dst._fd, self._in_pipe, flags=SPLICE_FLAGS)
                 except BlockingIOError:
                     self._stall(True)
                     return
@@ -372,7 +325,7 @@ class _Move:
             if moved >= _TURN:
                 return  # src is likely still readable: the loop calls back after the others
             try:
-                n = os.splice(self.src._fd, self._pipe_in, self._to_read, flags=_SPLICE_FLAGS)
+                n = os.splice(self.src._fd, self._pipe_in, self._to_read, flags=SPLICE_FLAGS)
             except BlockingIOError:
                 return  # src has nothing yet; its reader calls back
             except OSError:
@@ -395,7 +348,7 @@ class _Move:
         connections is ending (then whatever the pipe holds goes nowhere)."""
         if self.src._move_out is not self:
             return  # released already
-        _PIPES.give((self._pipe_out, self._pipe_in), empty=not self._in_pipe)
+        PIPES.give((self._pipe_out, self._pipe_in), empty=not self._in_pipe)
         self.src._move_out = self.dst._move_in = None
         self.stalled = False
         self.src._sync()

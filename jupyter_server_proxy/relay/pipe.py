@@ -13,8 +13,8 @@ Rules:
   reader slows the writer and memory stays bounded by the sides' buffers.
 - A long payload between two plain sockets is spliced: once a frame's header is checked and at
   least ``SPLICE_MIN`` of its payload is still to come, those bytes go from socket to socket inside
-  the kernel (``sockside.py``), and the relay reads the next header itself.
-- Between two plain sockets the pipe runs on the relay's own thread (``relayloop.py``), so a
+  the kernel (``socketside.py``), and the relay reads the next header itself.
+- Between two plain sockets the pipe runs on the relay's own thread (``thread.py``), so a
   busy server loop does not hold messages up (``c.ServerProxy.websocket_relay_thread``); with a
   client on TLS, or that setting off, it runs on the server's loop. Either way a pipe and its
   sides are touched on that one loop's thread only, from ``start()`` on.
@@ -32,10 +32,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .core.errors import UpstreamTimeout, UpstreamUnavailable
-from .core.headers import Headers
-from .core.routing import Target
-from .core.wsframes import (
+from ..core.errors import UpstreamTimeout, UpstreamUnavailable
+from ..core.headers import Headers
+from ..core.routing import Target
+from ..core.wsframes import (
     GOING_AWAY,
     INTERNAL_ERROR,
     PING,
@@ -45,10 +45,10 @@ from .core.wsframes import (
     control_frame,
     new_key,
 )
-from .core.wshandshake import AnswerReader, BackendAnswer, backend_request, parse_backend_answer
-from .sockside import Cancellable, Loop, SocketSide
-from .transport.connect import connect
-from .transport.timelimit import within
+from ..core.wshandshake import AnswerReader, BackendAnswer, backend_request, parse_backend_answer
+from ..transport.connect import connect
+from ..transport.timelimit import within
+from .socketside import Cancellable, Loop, SocketSide
 
 #: Payload still to come in a frame, from which it is spliced rather than read into Python. From
 #: 64 KiB, a 128 KiB echo cost 25% more CPU than without splicing; from 256 KiB it costs the same,
@@ -203,7 +203,7 @@ class WebSocketPipe:
         self.backend = backend
         self._settings = settings
         #: Where the pipe and its sides run, from ``start()`` on; every method below is called
-        #: on it (``relayloop`` for two plain sockets, else the server's asyncio loop).
+        #: on it (``thread.py`` for two plain sockets, else the server's asyncio loop).
         self.loop = loop
         self._on_activity = on_activity
         self._on_done = on_done

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .core.routing import Target
-from .transport.connect import connect
+from ..core.routing import Target
+from ..transport.connect import connect
 
 if TYPE_CHECKING:
-    from .engine import EngineSettings
+    from ..relay.engine import EngineSettings
 
 _READ_SIZE = 64 * 1024
 

@@ -16,17 +16,17 @@ from typing import Any
 
 from tornado.httputil import HTTPHeaders
 
-from .core.headers import (
+from ..core.headers import (
     HeaderInjection,
     chosen_request_headers,
     client_request_fields,
     strip_token_query,
     upstream_request_headers,
 )
-from .core.routing import Target, upstream_query, upstream_target_uri
+from ..core.hooks import HookFailed
+from ..core.routing import Target, upstream_query, upstream_target_uri
 from .handlerbase import HandlerBase
 from .overrides import checked_headers, header_items, request_timeouts, target_of_client_uri
-from .utils import HookFailed
 
 #: 4.x methods whose override changes how the upstream request is built (see ``_overridden``).
 _OVERRIDABLE = ("proxy_request_headers", "proxy_request_options", "get_client_uri")

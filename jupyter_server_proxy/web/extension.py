@@ -18,10 +18,10 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
 
-from .apps.manager import AppManager
-from .apps.specs import ServerSpec
-from .config import Problem, ServerProxy, load_specs
-from .engine import Engine, EngineSettings
+from ..apps.config import Problem, ServerProxy, load_specs
+from ..apps.manager import AppManager
+from ..apps.specs import ServerSpec
+from ..relay.engine import Engine, EngineSettings
 from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 
 

@@ -14,10 +14,10 @@ import time
 import pytest
 
 from jupyter_server_proxy.core.wsframes import CLOSE, TEXT, FrameScanner
-from jupyter_server_proxy.engine import Engine, EngineSettings
-from jupyter_server_proxy.relayloop import AVAILABLE
-from jupyter_server_proxy.sockside import SocketSide
-from jupyter_server_proxy.wspipe import socket_side
+from jupyter_server_proxy.relay.engine import Engine, EngineSettings
+from jupyter_server_proxy.relay.pipe import socket_side
+from jupyter_server_proxy.relay.socketside import SocketSide
+from jupyter_server_proxy.relay.thread import AVAILABLE
 from tests.unit.test_core_websocket import frame
 
 LIMIT = 1 << 20

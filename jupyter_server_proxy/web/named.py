@@ -18,16 +18,16 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .apps.manager import AppManager
-from .apps.specs import ServerSpec
-from .apps.state import AppState
-from .apps.supervisor import ManagedApp
-from .core.errorpage import starting_html
-from .core.routing import Target
+from ..apps.manager import AppManager
+from ..apps.specs import ServerSpec
+from ..apps.state import AppState
+from ..apps.supervisor import ManagedApp
+from ..core.errorpage import starting_html
+from ..core.hooks import HookFailed, call_hook, hook_name, raised_where, resolve
+from ..core.routing import Target
 from .proxyhandler import ProxyHandler
-from .rawsocket import RawSocketBridge, open_stream
+from .rawstream import RawSocketBridge, open_stream
 from .settings import MANAGER_KEY
-from .utils import HookFailed, call_hook, hook_name, raised_where, resolve
 
 #: Settings key: the apps whose activity rule has raised already (its traceback is logged once).
 _RULE_FAILURES_KEY = "server_proxy_activity_rule_failures"

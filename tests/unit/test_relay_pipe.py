@@ -1,4 +1,4 @@
-"""The websocket relay's pipe (``wspipe.WebSocketPipe``) between two fake sides, with time in the
+"""The websocket relay's pipe (``pipe.WebSocketPipe``) between two fake sides, with time in the
 test's hands: bytes pass unchanged and in order, each way of ending closes both sides once with
 the right close frame (and never one inside a frame), a full side pauses its peer, a silent
 client is pinged and then let go, and a frame that breaks the rules ends the websocket with
@@ -26,15 +26,15 @@ from jupyter_server_proxy.core.wsframes import (
     close_frame,
     control_frame,
 )
-from jupyter_server_proxy.relayloop import Timer
-from jupyter_server_proxy.wspipe import PipeSettings, WebSocketPipe
+from jupyter_server_proxy.relay.pipe import PipeSettings, WebSocketPipe
+from jupyter_server_proxy.relay.thread import Timer
 from tests.unit.test_core_websocket import frame
 
 # -- fakes -------------------------------------------------------------------------------------
 
 
 class FakeLoop:
-    """The ``sockside.Loop`` a pipe runs on; its clock moves only by ``advance``."""
+    """The ``socketside.Loop`` a pipe runs on; its clock moves only by ``advance``."""
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -79,7 +79,7 @@ class FakeLoop:
 
 
 class FakeSide:
-    """A ``wspipe.Side`` that records what the pipe does to it."""
+    """A ``pipe.Side`` that records what the pipe does to it."""
 
     def __init__(self, *, client: bool, limit: int = 1 << 20, early: bytes = b"") -> None:
         self.scanner = FrameScanner(from_client=client, max_message_size=limit)

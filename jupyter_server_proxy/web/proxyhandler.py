@@ -28,9 +28,9 @@ from typing import Any
 
 from tornado import web
 
+from ..core.errors import ProxyError
+from ..core.routing import Target
 from . import tornadocompat
-from .core.errors import ProxyError
-from .core.routing import Target
 from .exchange import ResponsePlan, ResponseRelay, RewritePlan, Upload
 from .websocket_handler import WebSocketBridging, WsPhase
 

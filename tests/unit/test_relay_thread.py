@@ -1,4 +1,4 @@
-"""The relay's own loop (``relayloop.py``): readiness callbacks on its thread, only while
+"""The relay's own loop (``thread.py``): readiness callbacks on its thread, only while
 registered; timers in order, cancellable; calls from other threads; a failing callback is logged
 and the loop goes on."""
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from jupyter_server_proxy.relayloop import AVAILABLE, RelayLoop, shared_loop
+from jupyter_server_proxy.relay.thread import AVAILABLE, RelayLoop, shared_loop
 
 pytestmark = pytest.mark.skipif(not AVAILABLE, reason="the relay loop needs epoll")
 
@@ -143,7 +143,7 @@ def test_a_failing_callback_is_logged_and_the_loop_goes_on(
     def fail() -> None:
         raise ValueError("broken callback")
 
-    with caplog.at_level(logging.ERROR, logger="jupyter_server_proxy.relayloop"):
+    with caplog.at_level(logging.ERROR, logger="jupyter_server_proxy.relay.thread"):
         loop.call_soon_threadsafe(fail)
         on(loop, lambda: None)  # runs after it: the loop lived on
     assert "broken callback" in caplog.text

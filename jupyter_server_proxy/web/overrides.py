@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .core.errors import BadTarget
-from .core.headers import HeaderInjection, check_field
-from .core.routing import Target, host_key, parse_host
-from .utils import HookFailed
+from ..core.errors import BadTarget
+from ..core.headers import HeaderInjection, check_field
+from ..core.hooks import HookFailed
+from ..core.routing import Target, host_key, parse_host
 
 #: ``proxy_request_options()`` keys (4.x: tornado ``HTTPRequest`` arguments) that our client
 #: honours, and the setting of ours each replaces for the request. ``request_timeout`` bounds the

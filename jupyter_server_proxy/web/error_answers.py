@@ -18,8 +18,8 @@ from typing import Any
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from .core.errorpage import error_html, error_json, json_text, status_json, wants_json
-from .core.errors import ProxyError
+from ..core.errorpage import error_html, error_json, json_text, status_json, wants_json
+from ..core.errors import ProxyError
 
 JSON = "application/json"
 

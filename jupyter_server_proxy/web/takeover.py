@@ -1,9 +1,9 @@
 """The tornado end of the websocket relay: taking a client's connection over after its 101.
 
 A client on a plain socket (TCP or unix) is taken from tornado's HTTP server and driven by the
-relay itself (``sockside.SocketSide``): the fast path, with no tornado code per frame, where long
-payloads can be spliced. A client on TLS stays on its ``SSLIOStream``, where its TLS state lives,
-driven by ``StreamSide``.
+relay itself (``relay/socketside.SocketSide``): the fast path, with no tornado code per frame,
+where long payloads can be spliced. A client on TLS stays on its ``SSLIOStream``, where its TLS
+state lives, driven by ``StreamSide``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import asyncio
 
 from tornado.iostream import IOStream, SSLIOStream, StreamClosedError
 
-from .core.wsframes import FrameScanner
+from ..core.wsframes import FrameScanner
+from ..relay.pipe import Side, WebSocketPipe, socket_side
 from .tornadocompat import early_bytes
-from .wspipe import Side, WebSocketPipe, socket_side
 
 _READ_SIZE = 256 * 1024
 

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from jupyter_server_proxy.utils import HookFailed, call_with_asked_args, fill_templates, resolve
+from jupyter_server_proxy.core.hooks import (
+    HookFailed,
+    call_with_asked_args,
+    fill_templates,
+    resolve,
+)
 
 ARGS = {"port": 8050, "unix_socket": "", "base_url": "/user/a/"}
 
@@ -83,7 +88,7 @@ def test_a_callable_that_raises_is_named_with_where_it_raised() -> None:
     assert e.value.status == 500 and isinstance(e.value.__cause__, LookupError)
     assert e.value.reason.startswith("its environment callable ")
     assert "make_env raised LookupError" in e.value.message
-    assert e.value.message.startswith("app 'a': ") and "test_utils.py, line" in e.value.message
+    assert e.value.message.startswith("app 'a': ") and "test_core_hooks.py, line" in e.value.message
 
 
 def test_partials_and_callable_objects_are_named() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from jupyter_server_proxy.bodychannel import BodyChannel
+from jupyter_server_proxy.transport.upload import BodyChannel
 
 
 def test_chunks_arrive_in_order_and_the_end_ends_iteration() -> None:

@@ -23,8 +23,8 @@ from typing import Any
 
 from jupyter_server.utils import url_path_join
 
-from .apps.specs import ServerSpec
-from .config import ServerProxy
+from ..apps.config import ServerProxy
+from ..apps.specs import ServerSpec
 
 # A host in a URL: anything in brackets (an IPv6 literal, or so it claims), or else 4.x's pattern,
 # any text without "/", ":" or "@". It is broad on purpose: whatever the form, the allowlist
@@ -34,8 +34,8 @@ _HOST = r"(\[[^/@\]]*\]|[^/:@]+)"
 
 def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) -> list[Any]:
     from .api import api_routes
-    from .handlers import BadTargetHandler, LocalProxyHandler, RemoteProxyHandler
     from .named import named_routes
+    from .porthandlers import BadTargetHandler, LocalProxyHandler, RemoteProxyHandler
 
     def under(pattern: str) -> str:
         return url_path_join(base_url, pattern)

@@ -25,10 +25,10 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
-from . import tornadocompat
-from .core.errors import HostNotAllowed, ProxyError
-from .core.headers import is_websocket_upgrade
-from .core.routing import (
+from ..core.errors import HostNotAllowed, ProxyError
+from ..core.headers import is_websocket_upgrade
+from ..core.hooks import hook_failed
+from ..core.routing import (
     Target,
     check_host_allowed,
     host_key,
@@ -37,11 +37,12 @@ from .core.routing import (
     raw_suffix,
     strip_fragment,
 )
-from .core.wshandshake import same_origin
-from .engine import Engine, engine_for
+from ..core.wshandshake import same_origin
+from ..relay.engine import Engine
+from . import tornadocompat
 from .error_answers import write_error_answer, write_http_error
 from .exchange import BODY_CHUNK, ClientWatch
-from .utils import hook_failed
+from .settings import engine_for
 
 #: A request body of any size may be streamed (see ``tornadocompat.stream_bodies_of_any_size``).
 _NO_LIMIT = 1 << 62
