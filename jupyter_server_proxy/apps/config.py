@@ -35,6 +35,7 @@ from traitlets import (
 from traitlets import Callable as CallableTrait
 from traitlets.config import Configurable
 
+from ..core.allowlist import allowlist_of
 from ..transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from ..transport.loopback import refusal as congestion_control_refusal
 from .specs import ServerSpec
@@ -63,8 +64,12 @@ class ServerProxy(Configurable):
 
     host_allowlist = Union(
         [List(Unicode()), CallableTrait()],
-        help="""Hosts that ``/proxy/<host>:<port>/`` may reach: a list of host names, or a
-        function ``(handler, host) -> bool``. Default: localhost and 127.0.0.1 only.""",
+        help="""Hosts that ``/proxy/<host>:<port>/`` may reach: a list of entries, or a
+        function ``(handler, host) -> bool``. An entry is a host as the URL names it
+        (``localhost``, ``10.0.0.5``, ``[fd00::5]``), a CIDR network (``10.0.0.0/8``,
+        ``fd00::/8``: an address in it, or a name that resolves into it when connecting) or a
+        DNS suffix (``*.cluster.local``), each optionally with ``:PORT`` or ``:LOW-HIGH``. An
+        invalid entry is logged and allows nothing. Default: localhost and 127.0.0.1 only.""",
     ).tag(config=True)
 
     host_whitelist = Union(
@@ -159,6 +164,16 @@ class ServerProxy(Configurable):
     @default("host_allowlist")
     def _default_host_allowlist(self) -> list[str]:
         return ["localhost", "127.0.0.1"]
+
+    @validate("host_allowlist")
+    def _report_bad_allowlist_entries(self, proposal: dict[str, Any]) -> Any:
+        # Reported when the config is read, naming each entry; a bad entry allows nothing
+        # (``core/allowlist.py``), and the server still starts with the others.
+        value = proposal["value"]
+        if not callable(value):
+            for problem in allowlist_of(value).problems:
+                logging.getLogger("jupyter_server_proxy").error("%s", problem)
+        return value
 
     @validate("loopback_congestion_control")
     def _known_congestion_control(self, proposal: dict[str, Any]) -> str:

@@ -114,6 +114,12 @@ def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def is_name(host: str) -> bool:
+    """Whether ``host`` (as the URL names it) is a valid DNS name, not an IP literal: what may
+    be resolved to be checked against network entries."""
+    return _literal(host) is None and bool(_NAME.match(host.lower()))
+
+
 def _port_number(port: str | int | None) -> int | None:
     """A port as the URL gives it, or None where it is none (such a port matches only entries
     that allow every port; the target's own check names the bad port)."""

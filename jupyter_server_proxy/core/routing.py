@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
-from .errors import BadTarget, HostNotAllowed
+from .errors import BadTarget
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
@@ -33,11 +34,14 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 @dataclass(frozen=True)
 class Target:
-    """Where one request goes. Exactly one of ``port`` and ``unix_socket`` is set."""
+    """Where one request goes. Exactly one of ``port`` and ``unix_socket`` is set.
+    ``address_check``: for a name that the allowlist lets through only by the address it
+    resolves to, whether an address is allowed; the connection goes only to one that is."""
 
     host: str
     port: int | None = None
     unix_socket: str | None = None
+    address_check: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
     @property
     def authority(self) -> str:
@@ -96,14 +100,6 @@ def host_key(host: str) -> str:
         except ValueError:
             pass
     return host.lower()
-
-
-def check_host_allowed(host: str, allowlist: list[str] | tuple[str, ...]) -> None:
-    """``host`` (as the URL names it) must be an entry, compared by ``host_key``."""
-    if host_key(host) not in {host_key(h) for h in allowlist}:
-        raise HostNotAllowed(
-            f"host {host!r} is not in c.ServerProxy.host_allowlist",
-        )
 
 
 def raw_suffix(raw_path: str, decoded_suffix: str) -> str:

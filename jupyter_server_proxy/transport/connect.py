@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 
-from ..core.errors import UpstreamTimeout, UpstreamUnavailable
+from ..core.errors import HostNotAllowed, UpstreamTimeout, UpstreamUnavailable
 from ..core.routing import Target
 from .loopback import unpaced_to_loopback
 from .timelimit import within
@@ -22,7 +24,10 @@ async def connect(
             connecting = loop.create_unix_connection(lambda: protocol, target.unix_socket)
         else:
             assert target.port is not None  # a Target has a port or a unix socket
-            connecting = loop.create_connection(lambda: protocol, target.host, target.port)
+            host = target.host
+            if target.address_check is not None:
+                host = await within(_allowed_address(target, target.address_check), timeout)
+            connecting = loop.create_connection(lambda: protocol, host, target.port)
         transport, _ = await within(connecting, timeout)
     except asyncio.TimeoutError as e:
         raise UpstreamTimeout(
@@ -32,3 +37,20 @@ async def connect(
         raise UpstreamUnavailable(f"could not connect to {target.where}: {e.strerror or e}") from e
     unpaced_to_loopback(transport.get_extra_info("socket"), congestion_control)
     return transport
+
+
+async def _allowed_address(target: Target, allowed: Callable[[str], bool]) -> str:
+    """The first address ``target``'s name resolves to that ``allowed`` accepts. The connection
+    goes to that very address, so a name cannot be checked on one lookup and reach another
+    (DNS rebinding). ``HostNotAllowed`` when none is, naming what the name resolved to."""
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        target.host, target.port, type=socket.SOCK_STREAM
+    )
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        if allowed(address):
+            return address
+    raise HostNotAllowed(
+        f"host {target.host!r} resolves to {', '.join(addresses)}, in no network of"
+        " c.ServerProxy.host_allowlist"
+    )

@@ -25,12 +25,12 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketHandler
 
+from ..core.allowlist import allowlist_of, is_name
 from ..core.errors import HostNotAllowed, ProxyError
 from ..core.headers import is_websocket_upgrade
 from ..core.hooks import hook_failed
 from ..core.routing import (
     Target,
-    check_host_allowed,
     host_key,
     parse_host,
     parse_port,
@@ -92,8 +92,12 @@ class TornadoClient:
         return tornadocompat.is_finished(self.handler)
 
 
-def allowed_by(handler: HandlerBase, host: str) -> None:
-    """Raise ``HostNotAllowed`` unless ``host`` passes the handler's ``host_allowlist``."""
+def allowed_by(
+    handler: HandlerBase, host: str, port: str | int | None = None
+) -> Callable[[str], bool] | None:
+    """Raise ``HostNotAllowed`` unless ``host`` (with ``port``) passes the handler's
+    ``host_allowlist``. ``None``: allowed as written; else a name that network entries may
+    allow by the address it resolves to, which the returned check decides when connecting."""
     allow = handler.host_allowlist
     if callable(allow):
         # Called positionally, as 4.x calls it: configs name the parameters as they like
@@ -104,8 +108,13 @@ def allowed_by(handler: HandlerBase, host: str) -> None:
             raise hook_failed("c.ServerProxy", "host_allowlist", allow, e) from e
         if not allowed:
             raise HostNotAllowed(f"host {host!r} is not allowed by c.ServerProxy.host_allowlist")
-        return
-    check_host_allowed(host, list(allow))
+        return None
+    rules = allowlist_of(allow)
+    if rules.allows(host, port):
+        return None
+    if rules.may_resolve_into(port) and is_name(host):
+        return functools.partial(rules.allows_address, port=port)
+    raise HostNotAllowed(f"host {host!r} is not in c.ServerProxy.host_allowlist")
 
 
 class HandlerBase(WebSocketHandler, JupyterHandler):
@@ -206,10 +215,10 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
         """Authorize, then validate, a ``host:port`` target from the URL: a host outside the
         allowlist is 403 in any form (malformed, or with a bad port), as with 4.x; only an
         allowed target can be 404 for its syntax."""
-        allowed_by(self, host_key(str(host)))
+        address_check = allowed_by(self, host_key(str(host)), port)
         checked = parse_host(str(host))
         number = parse_port(port)
-        return Target(host=checked, port=number)
+        return Target(host=checked, port=number, address_check=address_check)
 
     def _paths(self, proxied_path: str) -> tuple[str, str]:
         """(context path the client sees as the backend's root, raw proxied path)."""

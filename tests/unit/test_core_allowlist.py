@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_server_proxy.core.allowlist import allowlist_of, parse_entry
+from jupyter_server_proxy.core.allowlist import allowlist_of, is_name, parse_entry
 
 # (entries, host as the URL names it, port as the URL gives it, allowed as written)
 CASES = [
     # 4.x's form: a host matched as written, on any port
     (["localhost", "127.0.0.1"], "localhost", "8888", True),
     (["localhost", "127.0.0.1"], "LocalHost", 8888, True),
+    (["LOCALHOST"], "localhost", None, True),
     (["localhost", "127.0.0.1"], "127.0.0.2", "80", False),
     (["localhost"], "localhost.", "80", False),  # as written: the trailing dot is another name
     (["::1"], "[::1]", "80", True),
@@ -53,7 +54,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("entries", "host", "port", "allowed"), CASES)
-def test_allowed_as_written(entries: list[str], host: str, port: str, allowed: bool) -> None:
+def test_allowed_as_written(
+    entries: list[str], host: str, port: str | int | None, allowed: bool
+) -> None:
     assert allowlist_of(entries).allows(host, port) is allowed
 
 
@@ -112,3 +115,34 @@ def test_a_value_that_is_no_string_is_named() -> None:
     allowlist = allowlist_of(["localhost", 8080])
     assert allowlist.problems == ("c.ServerProxy.host_allowlist entry 8080: not a string",)
     assert allowlist.allows("localhost", "1")
+
+
+@pytest.mark.parametrize(
+    "host", ["ex ample", "a@b", "a/b", "-x", "<script>", "[not-ipv6]", "x" * 300, "localhost."]
+)
+def test_a_malformed_host_is_simply_not_on_the_list(host: str) -> None:
+    """The allowlist is asked before the host's syntax (a refusal is 403 whatever the form)."""
+    allowlist = allowlist_of(["localhost", "127.0.0.1", "10.0.0.0/8", "*.svc"])
+    assert not allowlist.allows(host, "80")
+
+
+def test_ipv6_entries_in_any_form() -> None:
+    assert allowlist_of(["0:0::1"]).allows("[::1]", "80")
+    assert allowlist_of(["[::1]"]).allows("::1", "80")
+    assert not allowlist_of(["[::1]"]).allows("[::2]", "80")
+
+
+@pytest.mark.parametrize(
+    ("host", "name"),
+    [
+        ("localhost", True),
+        ("worker-0.dask.svc", True),
+        ("10.0.0.1", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("bad entry", False),
+        ("a@b", False),
+    ],
+)
+def test_only_a_valid_name_is_resolved_for_networks(host: str, name: bool) -> None:
+    assert is_name(host) is name
