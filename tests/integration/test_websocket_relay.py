@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from jupyter_server_proxy.sockside import PIPES_KEPT
-from tests.conftest import Backend, JupyterServer, rss_kib
+from tests.conftest import Backend, JupyterServer, poll_until, rss_kib
 
 LIMITS = """
 c.ServerProxy.websocket_max_message_size = 4096
@@ -95,14 +95,16 @@ async def hang_up(writer: asyncio.StreamWriter, *, abort: bool = False) -> None:
 
 
 async def close_code_seen_by_backend(backend: Backend, ident: str) -> int:
-    async with aiohttp.ClientSession() as s:
-        for _ in range(400):  # bounded poll for the backend to record it
+    key, events = f"ws_close_code:{ident}", {}
+
+    async def recorded() -> bool:
+        async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
-                code = (await r.json()).get(f"ws_close_code:{ident}")
-            if code is not None:
-                return int(code)
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the backend recorded no close for websocket {ident}")
+                events.update(await r.json())
+        return key in events
+
+    await poll_until(recorded, f"the backend to record the close of websocket {ident}", 20)
+    return int(events[key])
 
 
 def test_frame_sent_with_the_upgrade_is_relayed(server: JupyterServer, backend: Backend) -> None:
@@ -255,7 +257,9 @@ def test_slow_client_slows_the_backend_and_memory_stays_bounded(
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
         before = rss_kib(pid)
         writer.write(frame(0x1, f"flood:{messages}".encode()))
-        await asyncio.sleep(1.0)  # not reading: everything the backend sends must wait
+        # The behaviour under test, not a wait for a condition: a client that reads nothing
+        # for a second while the backend floods; everything the backend sends must wait.
+        await asyncio.sleep(1.0)
         peak = rss_kib(pid)
         got = 0
         for _ in range(messages):
@@ -299,14 +303,13 @@ def descriptors(server: JupyterServer) -> collections.Counter[str]:
 async def fds_back_to(server: JupyterServer, before: collections.Counter[str]) -> None:
     """Every socket the relay opened is closed again; of the pipes that moved payloads, only
     the few kept for the next move (``PIPES_KEPT``) remain."""
-    for _ in range(400):  # bounded poll: the closes happen as the connections wind down
-        now = descriptors(server)
-        if now["socket"] <= before["socket"]:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the server holds {now['socket'] - before['socket']} more sockets")
-    assert now["pipe"] <= before["pipe"] + 2 * PIPES_KEPT
+    # The closes happen as the connections wind down.
+    await poll_until(
+        lambda: descriptors(server)["socket"] <= before["socket"],
+        "the server to close the sockets the relay opened",
+        20,
+    )
+    assert descriptors(server)["pipe"] <= before["pipe"] + 2 * PIPES_KEPT
 
 
 async def read_until_end(reader: asyncio.StreamReader) -> bytes:
