@@ -236,6 +236,8 @@ class JupyterServer:
             PYTHONWARNINGS="",
         )
         env.update(self.env)
+        if "PYTHONPATH" in self.env:  # in front of this run's, which brings SUBPROCESS_SITE
+            env["PYTHONPATH"] = os.pathsep.join([self.env["PYTHONPATH"], os.environ["PYTHONPATH"]])
         self.log_path = self.root / "server.log"
         args = [
             sys.executable,

@@ -425,6 +425,44 @@ def test_websocket_through_a_tls_server(tls_server: JupyterServer, backend: Back
     run(go())
 
 
+def test_a_tls_client_that_reads_nothing_holds_both_directions_back(
+    tls_server: JupyterServer, backend: Backend
+) -> None:
+    """A TLS client sends far more than every buffer on the way holds and reads nothing: the
+    echoes back up to the backend, the backend stops reading, and the proxy stops reading the
+    client (whose own sending then stalls); once the client reads, every message arrives,
+    whole and in order."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    count, block = 96, os.urandom(1 << 20)
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(tls_server, f"proxy/{backend.port}/ws", tls=context)
+
+        async def send() -> None:
+            for i in range(count):
+                writer.write(frame(0x2, i.to_bytes(4, "big") + block))
+                await writer.drain()
+
+        sending = asyncio.ensure_future(send())
+        # Held back: the client's own buffer fills once the proxy stops reading it.
+        await poll_until(
+            lambda: sending.done() or writer.transport.get_write_buffer_size() > 0,
+            "the client's sending to stall or end",
+            60,
+        )
+        for i in range(count):
+            assert await asyncio.wait_for(read_frame(reader), 60) == (
+                0x2,
+                i.to_bytes(4, "big") + block,
+            )
+        await asyncio.wait_for(sending, 60)
+        await hang_up(writer)
+
+    run(go())
+
+
 def test_server_shutdown_closes_websockets_with_1001(make_server: Any, backend: Backend) -> None:
     """Stopping the server closes relayed websockets with 1001 and a reason."""
     server: JupyterServer = make_server()
