@@ -28,13 +28,13 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .apps.specs import ServerSpec
+from .apps.supervisor import ManagedApp
 from .config import Problem
 from .core.errorpage import error_json, json_text
 from .core.errors import AppFailed
 from .named import manager_of
-from .processes import ManagedApp
 from .settings import PROBLEMS_KEY, SPECS_KEY
-from .specs import ServerSpec
 
 _ICON_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon"}
 

@@ -15,8 +15,8 @@ from typing import Any
 from jupyter_core.application import JupyterApp
 from traitlets import Bool
 
+from .apps.specs import ServerSpec
 from .config import Problem, ServerProxy, load_specs
-from .specs import ServerSpec
 
 
 def describe(spec: ServerSpec) -> list[str]:

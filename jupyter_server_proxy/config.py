@@ -35,9 +35,10 @@ from traitlets import (
 from traitlets import Callable as CallableTrait
 from traitlets.config import Configurable
 
-from .specs import ServerSpec, SpecError, validate_spec
-from .tcptune import DEFAULT as DEFAULT_CONGESTION_CONTROL
-from .tcptune import refusal as congestion_control_refusal
+from .apps.specs import ServerSpec
+from .apps.validation import SpecError, validate_spec
+from .transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
+from .transport.loopback import refusal as congestion_control_refusal
 
 ENTRY_POINT_GROUP = "jupyter_serverproxy_servers"
 

@@ -18,7 +18,7 @@ from .core.routing import Target
 from .relayloop import RelayLoop, shared_loop
 from .settings import ENGINE_KEY
 from .sockside import Loop, SocketSide
-from .upstream import Upstream, UpstreamSettings
+from .transport.pool import Upstream, UpstreamSettings
 from .wspipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
 
 #: How long stopping waits for the relay thread to have closed its websockets (seconds).

@@ -18,11 +18,11 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Instance
 
+from .apps.manager import AppManager
+from .apps.specs import ServerSpec
 from .config import Problem, ServerProxy, load_specs
 from .engine import Engine, EngineSettings
-from .processes import AppManager
 from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
-from .specs import ServerSpec
 
 
 def engine_settings(config: ServerProxy) -> EngineSettings:

@@ -77,7 +77,8 @@ from .core.wshandshake import (
 )
 from .engine import Engine, engine_for
 from .rewrite import RewritableResponse, run_rewrite_hooks
-from .upstream import BodyBroken, Response
+from .transport.errors import BodyBroken
+from .transport.response import Response
 from .utils import HookFailed, call_hook, hook_failed
 from .websocket import take_client
 from .wspipe import Side

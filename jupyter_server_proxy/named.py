@@ -18,13 +18,15 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from .apps.manager import AppManager
+from .apps.specs import ServerSpec
+from .apps.state import AppState
+from .apps.supervisor import ManagedApp
 from .core.errorpage import starting_html
 from .core.errors import BadTarget
 from .core.routing import Target
 from .handlers import AddSlashHandler, ProxyHandler, write_error_answer
-from .processes import AppManager, AppState, ManagedApp
 from .settings import MANAGER_KEY
-from .specs import ServerSpec
 from .utils import HookFailed, call_hook, hook_name, raised_where, resolve
 
 #: Settings key: the apps whose activity rule has raised already (its traceback is logged once).

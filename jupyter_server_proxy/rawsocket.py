@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from .core.routing import Target
-from .upstream import connect
+from .transport.connect import connect
 
 if TYPE_CHECKING:
     from .handlers import ProxyHandler

@@ -23,8 +23,8 @@ from typing import Any
 
 from jupyter_server.utils import url_path_join
 
+from .apps.specs import ServerSpec
 from .config import ServerProxy
-from .specs import ServerSpec
 
 # A host in a URL: anything in brackets (an IPv6 literal, or so it claims), or else 4.x's pattern,
 # any text without "/", ":" or "@". It is broad on purpose: whatever the form, the allowlist

@@ -47,8 +47,8 @@ from .core.wsframes import (
 )
 from .core.wshandshake import AnswerReader, BackendAnswer, backend_request, parse_backend_answer
 from .sockside import Cancellable, Loop, SocketSide
-from .timelimit import within
-from .upstream import connect
+from .transport.connect import connect
+from .transport.timelimit import within
 
 #: Payload still to come in a frame, from which it is spliced rather than read into Python. From
 #: 64 KiB, a 128 KiB echo cost 25% more CPU than without splicing; from 256 KiB it costs the same,
@@ -144,7 +144,7 @@ class PipeSettings:
     max_message_size: int
     ping_interval: float  # 0: no keep-alive pings
     ping_timeout: float  # a client silent this long after a ping is let go
-    loopback_congestion_control: str  # see ``tcptune.py``; "": the host's choice
+    loopback_congestion_control: str  # see ``transport/loopback.py``; "": the host's choice
 
 
 async def connect_backend(

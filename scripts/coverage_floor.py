@@ -26,9 +26,6 @@ FLOOR_FILES = [
     "jupyter_server_proxy/core/*.py",
     # transport: the pooled HTTP/1.1 client, connecting, loopback tuning, time limits, bodies
     "jupyter_server_proxy/transport/*.py",
-    "jupyter_server_proxy/upstream.py",
-    "jupyter_server_proxy/tcptune.py",
-    "jupyter_server_proxy/timelimit.py",
     "jupyter_server_proxy/bodychannel.py",
     # relay: websocket pipe, socket sides, the relay thread's loop, raw streams
     "jupyter_server_proxy/relay/*.py",

@@ -46,7 +46,7 @@ def config_traits(cls: Any) -> list[tuple[str, Any]]:
 
 def spec_keys() -> list[tuple[str, dataclasses.Field[Any]]]:
     """The documented spec keys: ``KNOWN_KEYS``, each with its ``ServerSpec`` field."""
-    from jupyter_server_proxy.specs import KNOWN_KEYS, ServerSpec
+    from jupyter_server_proxy.apps.specs import KNOWN_KEYS, ServerSpec
 
     fields = {f.name: f for f in dataclasses.fields(ServerSpec)}
     missing = sorted(KNOWN_KEYS - fields.keys())
@@ -56,7 +56,7 @@ def spec_keys() -> list[tuple[str, dataclasses.Field[Any]]]:
 
 
 def launcher_keys() -> list[tuple[str, dataclasses.Field[Any]]]:
-    from jupyter_server_proxy.specs import LauncherEntry
+    from jupyter_server_proxy.apps.specs import LauncherEntry
 
     return [(f.name, f) for f in dataclasses.fields(LauncherEntry)]
 

@@ -1,9 +1,11 @@
 """Standalone mode: one app behind JupyterHub's login, without a Jupyter server
 (``jupyter-standaloneproxy``, or ``jupyter standaloneproxy``).
 
-Modules: ``app`` (options, wiring, life cycle), ``proxy`` (the handler), ``hub`` (JupyterHub
-OAuth; the only module that imports jupyterhub, and only when authentication is on),
-``activity`` (activity reports to the Hub), ``hubenv`` (what the Hub's environment says).
+Modules: ``app`` (the application: command line and life cycle), ``options`` (its traits),
+``webapp`` (the tornado application), ``serving`` (TLS, activity reports, the announcement),
+``proxy`` (the handler), ``hub`` (JupyterHub OAuth; the only module that imports jupyterhub,
+and only when authentication is on), ``activity`` (activity reports to the Hub), ``hubenv``
+(what the Hub's environment says).
 Importing this package needs neither jupyterhub nor a running loop.
 """
 

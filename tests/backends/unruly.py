@@ -14,7 +14,8 @@ look for. Every extra process ignores SIGTERM (only SIGKILL stops it) and sleeps
                  be killed before it could write it): a stop must look again, round by round
   --ignore-term  the app itself ignores SIGTERM
   --exit         the app exits (code 0) once the above are made
-Without --port the app never listens.
+  --delay S      the app waits S seconds before it listens, to play a slow starter
+Without --port the app never listens; without --pids it records nothing.
 """
 
 from __future__ import annotations
@@ -41,18 +42,20 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def record(pids: str, role: str) -> None:
+def record(pids: str | None, role: str) -> None:
+    if pids is None:
+        return
     with open(pids, "a") as f:  # O_APPEND: one short line per write, never interleaved
         f.write(f"{role} {os.getpid()}\n")
 
 
-def linger(pids: str, role: str) -> None:
+def linger(pids: str | None, role: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     record(pids, role)
     time.sleep(LINGER)
 
 
-def respawner(pids: str, role: str) -> None:
+def respawner(pids: str | None, role: str) -> None:
     def on_term(*_: object) -> None:
         child = in_child(lambda: respawner(pids, ""))
         with open(pids, "a") as f:
@@ -75,7 +78,7 @@ def in_child(body: object) -> int:
     return pid
 
 
-def daemonize(pids: str) -> None:
+def daemonize(pids: str | None) -> None:
     def middle() -> None:
         os.setsid()
         in_child(lambda: linger(pids, "daemon"))
@@ -83,7 +86,7 @@ def daemonize(pids: str) -> None:
     os.waitpid(in_child(middle), 0)  # the middle exits at once: the daemon is an orphan
 
 
-def tree(pids: str) -> None:
+def tree(pids: str | None) -> None:
     def group_leader() -> None:
         os.setpgid(0, 0)
 
@@ -110,8 +113,9 @@ def main() -> None:
         linger(sys.argv[2], "bare")
         return
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pids", required=True)
+    parser.add_argument("--pids")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--delay", type=float, default=0.0)
     for flag in ("fork", "daemonize", "tree", "respawn", "ignore-term", "exit"):
         parser.add_argument(f"--{flag}", action="store_true")
     args = parser.parse_args()
@@ -131,6 +135,7 @@ def main() -> None:
     if args.port is None:
         time.sleep(LINGER)
         return
+    time.sleep(args.delay)
     with ThreadingHTTPServer(("127.0.0.1", args.port), Handler) as server:
         server.serve_forever()
 

@@ -19,9 +19,9 @@ import yaml
 from traitlets.config import Config
 
 from jupyter_server_proxy.api import api_routes
+from jupyter_server_proxy.apps.specs import KNOWN_KEYS, LauncherEntry
 from jupyter_server_proxy.cli import ListApp
 from jupyter_server_proxy.config import ServerProxy, load_specs
-from jupyter_server_proxy.specs import KNOWN_KEYS, LauncherEntry
 from jupyter_server_proxy.standalone.app import StandaloneProxyServer
 from tests.conftest import ECHO, JupyterServer
 

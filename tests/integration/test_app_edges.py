@@ -17,7 +17,7 @@ from tests.conftest import HERE, JupyterServer, alive, wait_until
 from tests.conftest import lifecycle as api
 
 TCPECHO = str(HERE / "backends" / "tcpecho.py")
-STUBBORN = str(HERE / "backends" / "stubborn.py")
+UNRULY = str(HERE / "backends" / "unruly.py")
 ECHO = str(HERE / "backends" / "echo.py")
 PROBED = str(HERE / "backends" / "probed.py")
 
@@ -31,11 +31,11 @@ c.ServerProxy.servers = {{
         "timeout": 20,
     }},
     "stubborn": {{
-        "command": [sys.executable, {STUBBORN!r}, "--port", "{{port}}", "--ignore-term"],
+        "command": [sys.executable, {UNRULY!r}, "--port", "{{port}}", "--ignore-term"],
         "timeout": 20,
     }},
     "slow": {{
-        "command": [sys.executable, {STUBBORN!r}, "--port", "{{port}}", "--delay", "1.5"],
+        "command": [sys.executable, {UNRULY!r}, "--port", "{{port}}", "--delay", "1.5"],
         "timeout": 30,
     }},
     "quiet": {{
@@ -145,7 +145,7 @@ def test_client_giving_up_while_app_starts(server: JupyterServer) -> None:
     wait_until(lambda: api(server, "slow")["state"] == "running", "slow app ready")
     first = api(server, "slow")["pid"]
     status, body = run(get(server, "slow/"))
-    assert status == 200 and body == b"stubborn"
+    assert status == 200 and body == b"unruly"
     assert api(server, "slow")["pid"] == first
 
 

@@ -25,7 +25,8 @@ import pytest
 
 from jupyter_server_proxy.core.errors import UpstreamUnavailable
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.upstream import BodyBroken, Upstream, UpstreamSettings
+from jupyter_server_proxy.transport.errors import BodyBroken
+from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
 from tests.backends.scripted import CLOSE, Gap, Script, ScriptedBackend, Stream, Wait, answer
 from tests.conftest import JupyterServer, rss_kib
 

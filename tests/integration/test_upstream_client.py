@@ -16,7 +16,8 @@ import pytest
 
 from jupyter_server_proxy.core.errors import UpstreamTimeout, UpstreamUnavailable
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.upstream import BodyBroken, Upstream, UpstreamSettings
+from jupyter_server_proxy.transport.errors import BodyBroken
+from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
 from tests.conftest import poll_until
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_server_proxy.apps.state import AppState, IllegalTransition
+from jupyter_server_proxy.apps.supervisor import ManagedApp
+from jupyter_server_proxy.apps.validation import validate_spec
 from jupyter_server_proxy.core.errors import AppFailed
-from jupyter_server_proxy.processes import AppState, IllegalTransition, ManagedApp
-from jupyter_server_proxy.specs import validate_spec
-from jupyter_server_proxy.upstream import Upstream
+from jupyter_server_proxy.transport.pool import Upstream
 from tests.conftest import HERE, alive
 
 ECHO = str(HERE / "backends" / "echo.py")

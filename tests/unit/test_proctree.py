@@ -16,11 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_server_proxy import proctree
-from jupyter_server_proxy.processes import ManagedApp
-from jupyter_server_proxy.proctree import ProcessTree, ProcStat, new_mark, now_ticks, parse_stat
-from jupyter_server_proxy.specs import validate_spec
-from jupyter_server_proxy.upstream import Upstream
+from jupyter_server_proxy.apps import proctree
+from jupyter_server_proxy.apps.proctree import (
+    ProcessTree,
+    ProcStat,
+    new_mark,
+    now_ticks,
+    parse_stat,
+)
+from jupyter_server_proxy.apps.supervisor import ManagedApp
+from jupyter_server_proxy.apps.validation import validate_spec
+from jupyter_server_proxy.transport.pool import Upstream
 from tests.conftest import HERE, alive, wait_until
 
 UNRULY = str(HERE / "backends" / "unruly.py")
@@ -121,7 +127,7 @@ def test_the_supervisor_itself_is_never_a_member(tmp_path: Path) -> None:
     mark = new_mark()
     code = (
         "import json, os\n"
-        "from jupyter_server_proxy.proctree import ProcessTree, now_ticks\n"
+        "from jupyter_server_proxy.apps.proctree import ProcessTree, now_ticks\n"
         f"tree = ProcessTree(os.getpid(), {mark!r}, now_ticks() - 1000)\n"
         "tree.kill_now()\n"
         "print(json.dumps([[s.pid for s in tree.members()], os.getpid(), os.getppid()]))\n"

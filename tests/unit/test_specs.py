@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_server_proxy.specs import KNOWN_KEYS, SpecError, validate_spec
+from jupyter_server_proxy.apps.specs import KNOWN_KEYS
+from jupyter_server_proxy.apps.validation import SpecError, validate_spec
 
 
 def ok(raw: dict[str, Any], name: str = "app") -> Any:
@@ -96,7 +97,7 @@ def test_request_headers_override_may_be_a_callable() -> None:
     documentation says so."""
     from dataclasses import fields
 
-    from jupyter_server_proxy.specs import ServerSpec
+    from jupyter_server_proxy.apps.specs import ServerSpec
 
     def headers(port: int) -> dict[str, str]:
         return {"X-Port": str(port)}

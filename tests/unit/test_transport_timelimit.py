@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.timelimit import within
-from jupyter_server_proxy.upstream import connect
+from jupyter_server_proxy.transport.connect import connect
+from jupyter_server_proxy.transport.timelimit import within
 from tests.conftest import poll_until
 
 

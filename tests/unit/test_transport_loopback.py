@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from jupyter_server_proxy.core.routing import Target
-from jupyter_server_proxy.tcptune import is_loopback, refusal, unpaced_to_loopback
-from jupyter_server_proxy.upstream import connect
+from jupyter_server_proxy.transport.connect import connect
+from jupyter_server_proxy.transport.loopback import is_loopback, refusal, unpaced_to_loopback
 
 OPTION = getattr(socket, "TCP_CONGESTION", None)
 needs_option = pytest.mark.skipif(OPTION is None, reason="no TCP_CONGESTION on this platform")
@@ -95,7 +95,7 @@ def test_sockets_it_does_not_apply_to_are_left_alone(
 
 
 async def connected_control(port: int, congestion_control: str) -> bytes:
-    """The congestion control of a backend connection ``upstream.connect`` opens (every HTTP,
+    """The congestion control of a backend connection ``transport.connect`` opens (every HTTP,
     websocket and raw-socket backend connection is opened by it)."""
     target = Target(host="127.0.0.1", port=port)
     transport = await connect(target, asyncio.Protocol(), 5, congestion_control=congestion_control)

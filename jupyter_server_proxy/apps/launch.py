@@ -1,0 +1,129 @@
+"""Starting one run of an app: where it listens, its command and environment, and the spawn.
+
+Rules:
+1. Where an app listens: the spec's fixed port or socket path, a free loopback port we pick, or
+   (``unix_socket: True``) a socket in a private directory (mode 0700) that the caller removes
+   when the run ends (``remove_socket_dir``).
+2. Templates (``{port}``, ``{unix_socket}``, ``{base_url}``) and callables in ``command`` and
+   ``environment`` are filled in for each run; a hook that fails, or a command that ends up
+   empty, is an ``AppFailed`` that says so.
+3. The child gets its own session and process group (what a stop signals where there is no
+   ``/proc``), and a fresh mark in its environment that every descendant inherits: how
+   ``proctree`` finds daemons again.
+4. A TCP app on a port we picked that fails because the port was taken (another process got
+   it between our pick and its bind) is retried on another port, ``PORT_RETRIES`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+from typing import Any
+
+from ..core.errors import AppFailed
+from ..core.routing import Target
+from ..utils import HookFailed, resolve
+from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
+from .specs import ServerSpec
+
+#: How many times a TCP app started on a port we picked is retried if that port was taken.
+PORT_RETRIES = 2
+_PORT_TAKEN = ("address already in use", "eaddrinuse", "port is already")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def fixed_target(spec: ServerSpec) -> Target:
+    """Where an app without a command listens: the peer's "proxy to a fixed port/socket" form."""
+    sock = spec.unix_socket
+    if isinstance(sock, str):
+        return Target(host="localhost", unix_socket=sock)
+    return Target(host="127.0.0.1", port=spec.port or None)
+
+
+def picks_its_port(spec: ServerSpec) -> bool:
+    """Whether each run gets a port we pick (so a taken one can be traded for another)."""
+    return not spec.unix_socket and not spec.port
+
+
+def port_was_taken(log_tail: list[str]) -> bool:
+    """Whether an app's last lines say that its port was taken."""
+    tail = " ".join(log_tail).lower()
+    return any(marker in tail for marker in _PORT_TAKEN)
+
+
+def new_target(spec: ServerSpec) -> tuple[Target, str | None]:
+    """Where the next run listens, and the private socket directory made for it, if any."""
+    sock = spec.unix_socket
+    if sock is True:
+        socket_dir = tempfile.mkdtemp(prefix=f"jupyter-server-proxy-{spec.name}-")
+        os.chmod(socket_dir, 0o700)
+        return Target(host="localhost", unix_socket=os.path.join(socket_dir, "socket")), socket_dir
+    if isinstance(sock, str) and sock:
+        return Target(host="localhost", unix_socket=sock), None
+    return Target(host="127.0.0.1", port=spec.port or free_port()), None
+
+
+def remove_socket_dir(socket_dir: str | None) -> None:
+    if socket_dir is not None:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def command_and_environment(
+    spec: ServerSpec, target: Target, base_url: str
+) -> tuple[list[str], dict[str, str]]:
+    """The run's command line and extra environment, templates and callables filled in."""
+    values: dict[str, Any] = {
+        "port": target.port if target.port is not None else "",
+        "unix_socket": target.unix_socket or "",
+        "base_url": base_url,
+    }
+    owner = f"app {spec.name!r}"
+    try:
+        raw = spec.command
+        command = [
+            str(c)
+            for c in resolve(
+                raw if callable(raw) else list(raw), values, owner=owner, key="command"
+            )
+        ]
+        env_extra = resolve(spec.environment, values, owner=owner, key="environment")
+    except HookFailed as e:  # a template or callable in the user's spec
+        raise AppFailed(spec.name, e.reason) from e
+    if not command or any(c is None for c in command):
+        raise AppFailed(spec.name, "its command is empty after filling in templates")
+    return command, {str(k): str(v) for k, v in dict(env_extra or {}).items()}
+
+
+async def spawn(
+    app: str, command: list[str], env_extra: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, ProcessTree]:
+    """Start the run's process (stdout and stderr piped), and the tree that will hold it and
+    every descendant."""
+    env = dict(os.environ)
+    env.update(env_extra)
+    mark = new_mark()
+    env[MARK_VAR] = mark  # every descendant inherits it: how daemons are found again
+    since = now_ticks()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            # Its own session and group: what a stop signals where there is no /proc.
+            start_new_session=True,
+        )
+    except OSError as e:
+        raise AppFailed(
+            app, f"could not run {command[0]!r}: {e.strerror or e}", command=command
+        ) from e
+    return proc, ProcessTree(proc.pid, mark, since)
