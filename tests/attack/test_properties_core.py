@@ -8,6 +8,7 @@ the cases someone thought to write down.
 from __future__ import annotations
 
 import html.parser
+import ipaddress
 import os
 import re
 import string
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from jupyter_server_proxy.core.allowlist import allowlist_of
 from jupyter_server_proxy.core.errorpage import error_html, starting_html
 from jupyter_server_proxy.core.errors import (
     AppFailed,
@@ -27,7 +29,7 @@ from jupyter_server_proxy.core.errors import (
 )
 from jupyter_server_proxy.core.headers import upstream_request_headers
 from jupyter_server_proxy.core.routing import (
-    check_host_allowed,
+    host_key,
     parse_host,
     parse_port,
     raw_suffix,
@@ -84,11 +86,11 @@ hosts = st.one_of(
 
 
 def _authorize(host: str, port: str) -> tuple[str, int]:
-    """What the handlers do with a ``host:port`` from a URL (handlers.ProxyHandler._target)."""
-    checked = parse_host(host)
-    number = parse_port(port)
-    check_host_allowed(checked, ALLOWLIST)
-    return checked, number
+    """What the handlers do with a ``host:port`` from a URL (``HandlerBase._target``): the
+    allowlist first, about the host as the URL names it, then the syntax."""
+    if not allowlist_of(ALLOWLIST).allows(host_key(host), port):
+        raise HostNotAllowed(f"{host!r} is not allowed")
+    return parse_host(host), parse_port(port)
 
 
 @FAST
@@ -105,6 +107,35 @@ def test_a_target_that_passes_is_one_of_the_allowlist(host: str, port: str) -> N
         return
     assert checked.lower() in {h.strip("[]").lower() for h in ALLOWLIST}, checked
     assert 0 < number < 65536 and port.isascii()
+
+
+CLUSTER = ["10.0.0.0/8:8787", "fd00::/8", "*.svc.cluster.local:8000-8999"]
+
+
+@FAST
+@given(host=st.one_of(hosts, st.ip_addresses().map(str)), port=st.integers(0, 70000).map(str))
+@example(host="10.1.2.3", port="8787")
+@example(host="a.svc.cluster.local", port="8000")
+@example(host="svc.cluster.local", port="8000")
+@example(host="a.svc.cluster.local.evil", port="8000")
+def test_a_target_that_passes_network_and_suffix_entries_lies_within_them(
+    host: str, port: str
+) -> None:
+    """With network and suffix entries, a target that passes as written is an address in a
+    listed network, or a valid name under a listed suffix, on a port its entry allows."""
+    if not allowlist_of(CLUSTER).allows(host_key(host), port):
+        return
+    try:
+        checked, number = parse_host(host), parse_port(port)
+    except BadTarget:
+        return
+    try:
+        address = ipaddress.ip_address(checked)
+    except ValueError:
+        assert checked.endswith(".svc.cluster.local") and 8000 <= number <= 8999, (host, port)
+    else:
+        in_v4 = address in ipaddress.ip_network("10.0.0.0/8") and number == 8787
+        assert in_v4 or address in ipaddress.ip_network("fd00::/8"), (host, port)
 
 
 @FAST
