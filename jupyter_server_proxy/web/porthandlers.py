@@ -1,11 +1,6 @@
-"""The proxy routes' handlers, and the module 4.x code imports its handler classes from.
-
-``ProxyHandler`` lives in ``proxyhandler.py`` and ``SuperviseAndProxyHandler`` and
-``AddSlashHandler`` in ``named.py``; all are importable from here, as with 4.x (dask's
-``distributed``, dask-labextension, jupyter-remote-desktop-proxy and trame import them from this
-module). Imports run one way: this module builds on ``proxyhandler`` and ``named``, and neither
-imports it.
-"""
+"""The handlers of ``/proxy/<port>/``, ``/proxy/<host>:<port>/`` and a fixed port under a prefix
+(4.x's ``NamedLocalProxyHandler``), and the answer to a ``/proxy/`` URL that names no target.
+4.x code imports them from ``jupyter_server_proxy.handlers``."""
 
 from __future__ import annotations
 
@@ -22,20 +17,7 @@ from ..core.hooks import call_hook
 from ..core.routing import Target
 from .error_answers import write_error_answer, write_http_error
 from .handlerbase import allowed_by
-from .named import AddSlashHandler, SuperviseAndProxyHandler
 from .proxyhandler import ProxyHandler
-from .rewrite import RewritableResponse
-
-__all__ = [
-    "AddSlashHandler",
-    "BadTargetHandler",
-    "LocalProxyHandler",
-    "NamedLocalProxyHandler",
-    "ProxyHandler",
-    "RemoteProxyHandler",
-    "RewritableResponse",
-    "SuperviseAndProxyHandler",
-]
 
 
 class LocalProxyHandler(ProxyHandler):

@@ -33,6 +33,8 @@ _HOST = r"(\[[^/@\]]*\]|[^/:@]+)"
 
 
 def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) -> list[Any]:
+    # The handlers are imported here, not at the top: ``jupyter server-proxy list`` uses this
+    # module's route checks and should not load tornado's handlers and ours to do so.
     from .api import api_routes
     from .named import named_routes
     from .porthandlers import BadTargetHandler, LocalProxyHandler, RemoteProxyHandler
