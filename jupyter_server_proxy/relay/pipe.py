@@ -50,9 +50,8 @@ from ..transport.connect import connect
 from ..transport.timelimit import within
 from .socketside import Cancellable, Loop, SocketSide
 
-#: Payload still to come in a frame, from which it is spliced rather than read into Python. From
-#: 64 KiB, a 128 KiB echo cost 25% more CPU than without splicing; from 256 KiB it costs the same,
-#: and a 1 MiB echo 16-27% less (measured on two cores, 2026-11-30).
+#: Payload still to come in a frame, from which it is spliced rather than read into Python: below
+#: it, the moves cost more than the copies they save (bench/README.md, "Design measurements").
 SPLICE_MIN = 256 * 1024
 
 

@@ -35,8 +35,8 @@ from typing import Protocol
 from ..core.wsframes import FrameScanner
 from .splicepipes import PIPES, SPLICE_AVAILABLE, SPLICE_FLAGS
 
-#: At most this much is read into Python at once (asyncio's transports read as much). Measured
-#: against 64 KiB: a 128 KiB echo cost 45% more CPU, as each message took more reads and writes.
+#: At most this much is read into Python at once (asyncio's transports read as much): smaller
+#: reads cost a message more calls (bench/README.md, "Design measurements").
 READ_SIZE = 256 * 1024
 #: Outgoing bytes above which the relay stops reading the peer, and below which it resumes.
 HIGH_WATER = 1 << 20

@@ -3,8 +3,8 @@
 Why: a relay of short messages spends its time waking up. Per round trip, a relay makes two
 epoll_wait, two recv and two send calls, and can make no fewer; what is left to cut is the
 loop's own work around them. asyncio's loop (selector lookups, handle objects, the ready queue,
-the timer heap, context switches per callback) cost a 32-byte echo ~10% of its round trips
-against a plain ``select.epoll`` loop (two stripped relays measured in one run, 2026-11-30).
+the timer heap, context switches per callback) costs a short echo a tenth of its round trips
+against a plain ``select.epoll`` loop (bench/README.md, "Design measurements").
 This loop does only what a relay side needs: readiness callbacks, a few timers, and calls
 posted from other threads.
 

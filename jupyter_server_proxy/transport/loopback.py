@@ -6,12 +6,10 @@ bursts; over loopback there is no path, and bulk sends to a backend are cut into
 bursts for nothing. Where bbr is the host's default (as on our bench machines), a backend
 connection to a loopback address is switched to reno, which sends as the window allows
 (``c.ServerProxy.loopback_congestion_control`` names another, or turns this off).
-Measured on Linux 6.18 against the same code without the switch, both servers in each run: a
-512 MiB upload through the proxy 1.12× and 1.25× as fast with 0.90× and 0.79× the proxy's CPU
-per MB on two cores, 1.51× with 0.57× on one; a 1 MiB websocket echo 1.02-1.14× as fast with
-0.71-1.0× the CPU. Downloads and 32-byte messages are unchanged: a download's bulk direction is
-the backend's own socket, and a short message waits on no pacing. (Switching the client
-connections too changed nothing measurable, for downloads through chp in front included.)
+Uploads and large websocket messages gain from it; downloads and short messages are unchanged:
+a download's bulk direction is the backend's own socket, and a short message waits on no pacing
+(bench/README.md, "Design measurements"). Client connections are left alone: switching them
+changed nothing measurable.
 
 Rules:
 - Only connections we open, only to loopback addresses (127.0.0.0/8, ::1, and ::ffff:127.x): a
