@@ -1,11 +1,15 @@
 """jupyter-server-proxy: run web apps beside a Jupyter server and proxy authenticated traffic.
 
-This module holds only the hooks Jupyter looks for; the work lives in the modules they name.
+This module holds only the hooks Jupyter looks for, and ``verify`` for apps; the work lives in
+the modules they name.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# For apps the proxy starts, in their own process: the standard library only, no tornado.
+from .core.secret import verify as verify
 
 __version__ = "5.0.0.dev0"
 

@@ -9,7 +9,9 @@ Rules:
    connections but never answers fails at its ``timeout``, not later.
 3. A probe asks for ``Connection: close``: it leaves no idle connection behind, which a
    single-threaded app would otherwise sit on, deaf to the next client.
-4. An app that exits first, or is not ready in time, is an ``AppFailed`` with the reason, the
+4. A probe carries the run's secret (``core/secret.py``), as the proxy's requests do: an app
+   that refuses requests without it is still seen to be ready.
+5. An app that exits first, or is not ready in time, is an ``AppFailed`` with the reason, the
    command and the tail of its log (and the exit code, when it exited).
 """
 
@@ -20,6 +22,7 @@ import time
 
 from ..core.errors import AppFailed, UpstreamTimeout, UpstreamUnavailable
 from ..core.routing import Target
+from ..core.secret import identity_headers
 from ..transport.connect import connect
 from ..transport.pool import Upstream
 from ..transport.timelimit import within
@@ -42,6 +45,7 @@ async def wait_ready(
     *,
     command: list[str],
     logs: LogTail,
+    secret: str | None = None,
 ) -> None:
     """Return once the app at ``target`` is ready; raise ``AppFailed`` if it exits first or is
     not ready within ``spec.timeout``."""
@@ -58,7 +62,8 @@ async def wait_ready(
             )
         probed_at = time.monotonic()
         # The last probe before the deadline still gets a poll interval to be answered.
-        why_not = await probe(spec, upstream, target, max(deadline - probed_at, POLL_INTERVAL))
+        bound = max(deadline - probed_at, POLL_INTERVAL)
+        why_not = await probe(spec, upstream, target, bound, secret)
         if why_not is None:
             return
         if time.monotonic() >= deadline:
@@ -73,11 +78,13 @@ async def wait_ready(
         await asyncio.sleep(max(probed_at + POLL_INTERVAL - time.monotonic(), 0))
 
 
-async def probe(spec: ServerSpec, upstream: Upstream, target: Target, bound: float) -> str | None:
+async def probe(
+    spec: ServerSpec, upstream: Upstream, target: Target, bound: float, secret: str | None = None
+) -> str | None:
     """One readiness check within ``bound`` seconds: ``None`` if the app is ready, else what it
     did instead, for the failure message."""
     try:
-        return await within(check(spec, upstream, target), bound)
+        return await within(check(spec, upstream, target, secret), bound)
     except asyncio.TimeoutError:
         if spec.raw_socket_proxy:
             return f"{target.where} did not accept a connection in time"
@@ -86,7 +93,9 @@ async def probe(spec: ServerSpec, upstream: Upstream, target: Target, bound: flo
         return e.message
 
 
-async def check(spec: ServerSpec, upstream: Upstream, target: Target) -> str | None:
+async def check(
+    spec: ServerSpec, upstream: Upstream, target: Target, secret: str | None = None
+) -> str | None:
     """One readiness check, unbounded (``probe`` bounds it)."""
     if spec.raw_socket_proxy:  # not HTTP: a connect is all that can be asked
         tuning = upstream.settings.loopback_congestion_control
@@ -96,6 +105,8 @@ async def check(spec: ServerSpec, upstream: Upstream, target: Target) -> str | N
     path = spec.ready_path
     host = "localhost" if target.unix_socket else f"localhost:{target.port}"
     headers = [("Host", host), ("User-Agent", "jupyter-server-proxy"), ("Connection", "close")]
+    if secret:
+        headers += identity_headers(secret, None)
     response = await upstream.request("GET", target, path, headers, None)
     # The status is all a probe needs: releasing the response without its body closes the
     # connection (it asked for close anyway), so the pool never holds a half-read one.

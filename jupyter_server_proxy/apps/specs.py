@@ -151,7 +151,9 @@ class ServerSpec:
             "dict of str, or a callable",
             "Headers set on every request forwarded to the app, templates filled in as in "
             "``command``. A callable gets the arguments it names (``port``, ``unix_socket``, "
-            "``base_url``) for each request and returns the dict.",
+            "``base_url``) for each request and returns the dict. The proxy's own "
+            "``X-Jupyter-Server-Proxy-Secret`` and ``X-Jupyter-Server-Proxy-User`` cannot be "
+            "set this way.",
         ),
     )
     rewrite_response: tuple[AskingCallable, ...] = field(

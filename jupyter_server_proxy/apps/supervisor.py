@@ -13,6 +13,9 @@ Rules:
    not cancel the start for the others: the start runs in its own task.
 5. A start is: where to listen and what to run (``launch.py``), the spawn, draining its output
    (``logtail.py``), then polling until it answers (``readiness.py``).
+6. Each run gets a fresh secret in its environment (``core/secret.py``), which the proxy sends
+   with every request to that run; ``secret`` is the running run's, for the web layer only.
+   It is in no ``info()``, log line or error.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from ..core.errors import AppFailed
 from ..core.routing import Target
+from ..core.secret import SECRET_VAR, new_secret
 from ..transport.pool import Upstream
 from . import launch, proctree
 from .logtail import LogTail
@@ -64,6 +68,7 @@ class ManagedApp:
         self._started_at: float | None = None
         self._exit_code: int | None = None
         self._command: list[str] = []
+        self._secret: str | None = None
 
     # -- state ------------------------------------------------------------------------------
 
@@ -79,6 +84,12 @@ class ManagedApp:
     def pid(self) -> int | None:
         proc = self._proc
         return proc.pid if proc is not None and proc.returncode is None else None
+
+    @property
+    def secret(self) -> str | None:
+        """The running run's secret, which every request forwarded to it carries; None when no
+        run of ours is up (an app without a command is not ours: it gets none)."""
+        return self._secret if self._state is AppState.RUNNING else None
 
     def info(self) -> dict[str, Any]:
         target = self._target
@@ -144,6 +155,8 @@ class ManagedApp:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
             command, env = launch.command_and_environment(self.spec, target, self.base_url)
+            # Set after the spec's own environment, so the secret the proxy sends always wins.
+            self._secret = env[SECRET_VAR] = new_secret()
             self._command = command
             self._logs.clear()
             self._exit_code = None
@@ -158,7 +171,13 @@ class ManagedApp:
         self._target = target
         try:
             await wait_ready(
-                self.spec, self.upstream, proc, target, command=command, logs=self._logs
+                self.spec,
+                self.upstream,
+                proc,
+                target,
+                command=command,
+                logs=self._logs,
+                secret=self._secret,
             )
         except BaseException as e:
             if isinstance(e, AppFailed) and e.exit_code is not None:

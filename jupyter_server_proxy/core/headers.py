@@ -13,6 +13,10 @@ Rules:
    GHSA-q52h-2389-h4hv).
 4. Field values containing CR, LF or NUL are refused outright (RFC 9110 §5.5): no header injection
    through ``request_headers_override`` or a backend.
+5. The proxy's identity fields (``core/secret.py``) are its own: a client's copies are dropped
+   with the fields its server answered (``client_request_fields``, which every route's
+   headers pass through, a subclass's chosen ones too), and an override cannot set them. Only
+   the handler of an app this proxy started adds them, after these rules.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import unquote_plus
+
+from .secret import IDENTITY_FIELDS
 
 Headers = list[tuple[str, str]]
 
@@ -174,8 +180,13 @@ ANSWERED_HERE = frozenset({"expect"})
 
 
 def client_request_fields(headers: Iterable[tuple[str, str]]) -> Headers:
-    """The client's request fields, without those the proxy's server answered itself."""
-    return [(n, v) for n, v in headers if n.lower() not in ANSWERED_HERE]
+    """The client's request fields, without those the proxy's server answered itself and
+    without the proxy's identity fields (rule 5): a client must not pass for the proxy."""
+    return [
+        (n, v)
+        for n, v in headers
+        if n.lower() not in ANSWERED_HERE and n.lower() not in IDENTITY_FIELDS
+    ]
 
 
 def upstream_request_headers(
@@ -191,7 +202,8 @@ def upstream_request_headers(
     """Headers to send to the backend for one client request.
 
     Order of rules: hop-by-hop removal, credential removal, then the context-path headers, then
-    ``request_headers_override`` (so an app's override wins, as with the peer). For websockets the
+    ``request_headers_override`` (so an app's override wins, as with the peer), except for the
+    proxy's identity fields (rule 5), which an override cannot set. For websockets the
     handshake fields (``Sec-WebSocket-*``) are left to the websocket client, which makes its own.
 
     ``context_path`` is None on absolute routes (``absolute_url``, ``/proxy/absolute/...``): the
@@ -210,12 +222,12 @@ def upstream_request_headers(
     replaced = {h.lower() for h in CONTEXT_HEADERS}
     if websocket:
         replaced |= _HANDSHAKE_FIELDS
-    if overrides:
-        replaced |= {k.lower() for k in overrides}
+    overridden = {k: v for k, v in (overrides or {}).items() if k.lower() not in IDENTITY_FIELDS}
+    replaced |= {k.lower() for k in overridden}
     out = [(n, v) for n, v in out if n.lower() not in replaced]
     if context_path is not None:
         out.extend((h, context_path) for h in CONTEXT_HEADERS)
-    for name, value in (overrides or {}).items():
+    for name, value in overridden.items():
         check_field(name, value)
         out.append((name, value))
     return out

@@ -4,7 +4,9 @@ The route's only argument is the path after ``/<name>``. Per request: make sure 
 (starting it at most once, however many requests race), then proxy through the same engine as
 ``/proxy/<port>/`` with the app's ``mappath``, ``request_headers_override`` and
 ``rewrite_response`` applied. A failure to start is an ``AppFailed`` (503 with the exit code and log
-tail), answered by the one error writer (``error_answers.py``).
+tail), answered by the one error writer (``error_answers.py``). Every request and websocket
+handshake to a run this proxy started carries that run's secret and the user's name
+(``core/secret.py``), added after the client's headers were filtered and overrides applied.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..apps.supervisor import ManagedApp
 from ..core.errorpage import starting_html
 from ..core.hooks import HookFailed, call_hook, hook_name, raised_where, resolve
 from ..core.routing import Target
+from ..core.secret import identity_headers, user_name
 from .proxyhandler import ProxyHandler
 from .rawstream import RawSocketBridge, open_stream
 from .settings import MANAGER_KEY
@@ -48,6 +51,8 @@ class SuperviseAndProxyHandler(ProxyHandler):
         self.name = self.spec.name
         self.proxy_base = self.spec.name
         self._app_target: Target | None = None
+        #: The secret of the run ``_app_target`` belongs to (None: an app we did not start).
+        self._app_secret: str | None = None
         self._excluded = [re.compile(p) for p in self.spec.exclude_last_activity_patterns]
 
     @property
@@ -55,11 +60,22 @@ class SuperviseAndProxyHandler(ProxyHandler):
         return manager_of(self.settings).get(self.name)
 
     async def _ready_target(self) -> Target:
-        ready = await self.app.ensure_ready()
+        app = self.app
+        ready = await app.ensure_ready()
+        # Read with the target, no await between: the secret is that of the run it points at.
+        self._app_secret = app.secret
         self._app_target = Target(
             host=ready.host or "127.0.0.1", port=ready.port, unix_socket=ready.unix_socket
         )
         return self._app_target
+
+    def _headers_to_send(self, context: str, *, websocket: bool) -> list[tuple[str, str]]:
+        """The filtered headers (``requesting.py``), then the run's secret and the user's name,
+        which no client, override or subclass can set (``core.headers`` rule 5)."""
+        headers = super()._headers_to_send(context, websocket=websocket)
+        if self._app_secret is None:
+            return headers
+        return headers + identity_headers(self._app_secret, user_name(self.current_user))
 
     def _template_values(self) -> dict[str, Any]:
         target = self._app_target

@@ -14,6 +14,7 @@ Routes (everything else echoes):
   /slow-head           never answers (until the client leaves)
   /stall/<n>           announces 16 MiB, sends n bytes, then goes silent
   /gzip                a body with Content-Encoding: gzip, as stored
+  /env/<name>          JSON {"value": the environment variable <name>, or null}
   /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
                        answers with the subprotocol it was offered first; sets a cookie;
                        "drop" ends the TCP connection with no close frame; "flood:<n>" sends
@@ -29,6 +30,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import os
 import sys
 
 from aiohttp import WSMsgType, web
@@ -209,6 +211,10 @@ async def _echo_messages(request: web.Request, sock: web.WebSocketResponse) -> N
             await sock.send_bytes(msg.data)
 
 
+async def env(request: web.Request) -> web.Response:
+    return web.json_response({"value": os.environ.get(request.match_info["name"])})
+
+
 def make_app() -> web.Application:
     app = web.Application(client_max_size=0)
     app.router.add_get("/bytes/{n}", stream_bytes)
@@ -222,6 +228,7 @@ def make_app() -> web.Application:
     app.router.add_get("/stall/{n}", stall)
     app.router.add_get("/events", events)
     app.router.add_get("/gzip", gz)
+    app.router.add_get("/env/{name}", env)
     app.router.add_get("/ws", ws)
     app.router.add_route("*", r"/{tail:[\s\S]*}", echo)
     return app
