@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# For code in kernels and terminals the server started: the URL of a port through the proxy.
+# The core imports no tornado, so this keeps ``import jupyter_server_proxy`` light.
+from .core.publicurl import public_url as public_url
+
 __version__ = "5.0.0.dev0"
 
 

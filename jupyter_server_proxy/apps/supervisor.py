@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import AppFailed
+from ..core.publicurl import PublicLocation
 from ..core.routing import Target
 from ..transport.pool import Upstream
 from . import launch, proctree
@@ -46,9 +47,12 @@ class ManagedApp:
         log: logging.Logger,
         upstream: Upstream,
         stop_grace: float = 5.0,
+        public: PublicLocation | None = None,
     ) -> None:
         self.spec = spec
         self.base_url = base_url
+        #: Where the browser reaches the app (default: ``<base_url><name>/``, no origin).
+        self.public = public
         self.log = log
         #: The proxy's pooled client (its engine's), which the readiness probe uses.
         self.upstream = upstream
@@ -143,7 +147,9 @@ class ManagedApp:
     async def _start_once(self) -> Target:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
-            command, env = launch.command_and_environment(self.spec, target, self.base_url)
+            command, env = launch.command_and_environment(
+                self.spec, target, self.base_url, self.public
+            )
             self._command = command
             self._logs.clear()
             self._exit_code = None
