@@ -6,9 +6,12 @@ a condition (a port that answers), never sleeps standing in for assertions.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import inspect
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -20,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,22 @@ ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
 # collects makes none).
 RUN_MARK = "JSP_TEST_RUN=" + secrets.token_hex(8)
 os.environ["JSP_TEST_RUN"] = RUN_MARK.split("=", 1)[1]
+
+#: Every Python process a test starts loads this directory's sitecustomize first, which turns a
+#: warning that jupyter_server_proxy raises into an exception (it says what counts as ours).
+SUBPROCESS_SITE = HERE / "subprocess_site"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(SUBPROCESS_SITE), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+#: The last line of a traceback whose exception is a warning: what a warning raised as an
+#: exception leaves in a server's log, whether a request, a task or start-up met it. A warning
+#: that is only shown starts with its file name instead ("/path/file.py:12: UserWarning: ...").
+_RAISED_WARNING = re.compile(r"^[ \t]*(?:\w+\.)*\w*Warning: .*$", re.MULTILINE)
+
+
+def raised_warnings(log: str) -> list[str]:
+    """The warnings a process raised as exceptions, from its log."""
+    return [line.strip() for line in _RAISED_WARNING.findall(log)]
 
 
 def _socket_dirs() -> set[str]:
@@ -107,6 +126,26 @@ def wait_until(predicate, what: str, timeout: float = 30.0, interval: float = 0.
         if predicate():
             return
         time.sleep(interval)
+    raise TimeoutError(f"gave up waiting for {what}")
+
+
+async def poll_until(
+    predicate: Callable[[], object | Awaitable[object]],
+    what: str,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+) -> None:
+    """``wait_until`` for a coroutine: poll ``predicate`` (a plain or an async function)
+    every ``interval`` seconds, without blocking the event loop, until it is true; fail
+    naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(interval)
     raise TimeoutError(f"gave up waiting for {what}")
 
 
@@ -192,9 +231,13 @@ class JupyterServer:
             JUPYTER_DATA_DIR=str(self.root / "data"),
             JUPYTER_RUNTIME_DIR=str(self.root / "runtime"),
             JUPYTER_PLATFORM_DIRS="1",
+            # Python's default actions, whatever this shell asks for; warnings of ours are
+            # errors through SUBPROCESS_SITE.
             PYTHONWARNINGS="",
         )
         env.update(self.env)
+        if "PYTHONPATH" in self.env:  # in front of this run's, which brings SUBPROCESS_SITE
+            env["PYTHONPATH"] = os.pathsep.join([self.env["PYTHONPATH"], os.environ["PYTHONPATH"]])
         self.log_path = self.root / "server.log"
         args = [
             sys.executable,
@@ -256,8 +299,12 @@ class JupyterServer:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
+        """Stop the server; fail if it raised a warning of ours (see SUBPROCESS_SITE)."""
+        if self.proc is None:
+            return
+        stop_process(self.proc)
+        raised = raised_warnings(self.log())
+        assert not raised, f"the server raised warnings ({self.log_path}):\n" + "\n".join(raised)
 
 
 @pytest.fixture
@@ -274,8 +321,13 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         return server.start()
 
     yield make
-    for server in started:
-        server.stop()
+    failures = []
+    for server in started:  # every one stopped, whichever fails its check
+        try:
+            server.stop()
+        except AssertionError as e:
+            failures.append(str(e))
+    assert not failures, "\n".join(failures)
 
 
 def rss_kib(pid: int) -> int:
@@ -285,6 +337,19 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+def anon_kib(pid: int) -> int:
+    """A process's resident anonymous memory now, in KiB: its heap, stacks and private
+    mappings, without the file pages that VmRSS also counts (shared libraries and modules
+    mapped in, which grow as code is first run and shrink when the kernel reclaims page
+    cache, whatever the process holds). smaps_rollup walks the page tables, so the number is
+    exact, where /proc/PID/status's per-thread counters may lag."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Anonymous:"):
+                return int(line.split()[1])
+    raise AssertionError("no Anonymous in smaps_rollup")
 
 
 def load_json(data: bytes) -> object:

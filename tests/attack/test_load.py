@@ -32,7 +32,7 @@ from tests.attack.rawhttp import (
     ws_read,
     ws_upgrade,
 )
-from tests.conftest import JupyterServer, rss_kib, wait_until
+from tests.conftest import JupyterServer, anon_kib, wait_until
 
 pytestmark = pytest.mark.load
 
@@ -40,10 +40,12 @@ pytestmark = pytest.mark.load
 #: both measured after the allocator gave back what it holds free (``TRIM_ON_SIGNAL``): glibc's
 #: dynamic mmap threshold keeps freed 1 MiB body chunks in its heap, a high-water mark of the
 #: allocator's that depends on how the load happened to interleave, not memory the server holds.
-#: What is left after a trim is what the server holds: that must come back.
+#: What is left after a trim is what the server holds: that must come back. Only anonymous
+#: memory counts (``anon_kib``): the file pages in VmRSS move with code first run and with the
+#: kernel's page cache, not with what the server holds.
 RSS_BOUND_KIB = 32 * 1024
 #: The test server's config: SIGUSR2 asks glibc to return its free memory (malloc_trim), so
-#: the RSS a test reads is the server's own (no effect where the C library is not glibc).
+#: the memory a test reads is the server's own (no effect where the C library is not glibc).
 TRIM_ON_SIGNAL = """
 import ctypes, signal
 try:
@@ -78,14 +80,14 @@ def _pid(server: JupyterServer) -> int:
 
 
 def _held_kib(server: JupyterServer) -> int:
-    """The server's resident memory once its allocator gave back what it holds free. The signal
-    is handled between two turns of the server's loop, so this waits (bounded) until two reads
-    agree after it."""
+    """The server's resident anonymous memory once its allocator gave back what it holds free.
+    The signal is handled between two turns of the server's loop, so this waits (bounded) until
+    two reads agree after it."""
     os.kill(_pid(server), signal.SIGUSR2)
-    reads = [rss_kib(_pid(server))]
+    reads = [anon_kib(_pid(server))]
 
     def settled() -> bool:
-        reads.append(rss_kib(_pid(server)))
+        reads.append(anon_kib(_pid(server)))
         return reads[-1] == reads[-2]
 
     wait_until(settled, "the server's memory to settle after a trim", 10, interval=0.1)
@@ -221,10 +223,10 @@ def test_10000_mixed_requests_all_answered_rightly_and_resources_return(
     try:
         wait_until(settled, "descriptors, memory and backend connections back near baseline", 60)
     except TimeoutError:
-        after = (fd_count(_pid(server)), rss_kib(_pid(server)), raw_backend.stats())
+        after = (fd_count(_pid(server)), anon_kib(_pid(server)), raw_backend.stats())
         raise AssertionError(
-            f"after load: fds {after[0]} (baseline {fds}), RSS {after[1]} KiB (baseline {rss}),"
-            f" backend {after[2]}"
+            f"after load: fds {after[0]} (baseline {fds}), anonymous memory {after[1]} KiB"
+            f" (baseline {rss}), backend {after[2]}"
         ) from None
     # The proxy keeps at most its pool of idle connections to the backend (and /stats's own).
     assert raw_backend.stats()["open"] <= 64 + 1
@@ -288,6 +290,6 @@ def test_1000_concurrent_websockets_exchange_messages_and_resources_return(
         wait_until(back, "websockets closed and resources back near baseline", 60)
     except TimeoutError:
         raise AssertionError(
-            f"after load: fds {fd_count(_pid(server))} (baseline {fds}), RSS"
-            f" {rss_kib(_pid(server))} KiB (baseline {rss}), backend {raw_backend.stats()}"
+            f"after load: fds {fd_count(_pid(server))} (baseline {fds}), anonymous memory"
+            f" {anon_kib(_pid(server))} KiB (baseline {rss}), backend {raw_backend.stats()}"
         ) from None

@@ -1,13 +1,27 @@
-"""A plain TCP echo server (no HTTP at all), for raw_socket_proxy apps."""
+"""A plain TCP echo server (no HTTP at all), for raw_socket_proxy apps.
+
+It echoes what it reads, except two commands, each read on its own: ``close`` ends the
+connection (a FIN) and ``reset`` breaks it off (a RST).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
+import struct
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(65536):
+        if data == b"reset":
+            # SO_LINGER with a zero timeout: close() sends a RST instead of a FIN.
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        if data == b"close":
+            break
         writer.write(data)
         await writer.drain()
     writer.close()

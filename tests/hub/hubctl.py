@@ -76,6 +76,11 @@ def _config(root: Path, ports: dict[str, int], admin_token: str) -> str:
         # Reports every second, so a test sees its traffic reach the Hub in a bounded poll.
         "JUPYTERHUB_ACTIVITY_INTERVAL": "1",
     }
+    # Under coverage (scripts/test.sh), the servers the Hub spawns are measured too: the Hub
+    # hands a spawned server only the variables it names (PYTHONPATH, which brings the test
+    # run's sitecustomize, is among its defaults).
+    if "COVERAGE_PROCESS_CONFIG" in os.environ:
+        env["COVERAGE_PROCESS_CONFIG"] = os.environ["COVERAGE_PROCESS_CONFIG"]
     standalone = [str(BIN / "jupyter-standaloneproxy"), "--activity-interval", "1", "--", *ECHO]
     if JUPYTERHUB_MAJOR >= 5:
         auth = (

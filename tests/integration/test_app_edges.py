@@ -99,6 +99,24 @@ def test_raw_socket_app_bridges_a_websocket_to_tcp(server: JupyterServer) -> Non
     assert status == 405
 
 
+def test_raw_socket_app_ending_its_connection_closes_the_websocket(server: JupyterServer) -> None:
+    """A raw_socket_proxy app that closes its TCP connection closes the client's websocket with
+    1000; one that breaks it off (a RST) with 1011."""
+
+    async def ended_by(command: bytes) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(server.url("raw/", scheme="ws"), headers=server.auth) as ws:
+                await ws.send_bytes(b"still here")
+                assert await ws.receive_bytes(timeout=30) == b"still here"
+                await ws.send_bytes(command)
+                msg = await ws.receive(timeout=30)
+                assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+                return int(msg.data), str(msg.extra)
+
+    assert run(ended_by(b"close")) == (1000, "app closed the connection")
+    assert run(ended_by(b"reset")) == (1011, "app connection lost")
+
+
 def test_stop_escalates_to_sigkill(server: JupyterServer) -> None:
     """An app that ignores SIGTERM is killed after stop_timeout, and is gone."""
     info = api(server, "stubborn", "POST")

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, Backend, JupyterServer
+from tests.conftest import HERE, Backend, JupyterServer, poll_until
 from tests.conftest import lifecycle as api
 
 ECHO = str(HERE / "backends" / "echo.py")
@@ -331,13 +331,13 @@ def test_websocket_messages_count_and_the_rule_runs_on_the_servers_thread(
                 server.url("wsrule/ws"), headers={**server.auth, "Origin": origin}
             ) as ws:
                 before = last_activity(server)
-                for _ in range(100):  # bounded: at most ~10 s of messages
+
+                async def counted() -> bool:  # a message, then a look at the stamp
                     await ws.send_str("hi")
                     assert (await ws.receive(timeout=30)).data == "hi"
-                    if last_activity(server) > before:
-                        return
-                    await asyncio.sleep(0.1)
-                raise AssertionError("websocket messages never counted as activity")
+                    return last_activity(server) > before
+
+                await poll_until(counted, "websocket messages to count as activity", 10, 0.1)
 
     run(exchange())
     assert "called off the server's thread" not in server.log()

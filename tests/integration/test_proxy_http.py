@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer, free_port, rss_kib
+from tests.conftest import Backend, JupyterServer, free_port, poll_until, rss_kib
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
@@ -291,7 +291,10 @@ def test_event_behind_a_large_one_is_not_held_back(server: JupyterServer, backen
             async with session.get(
                 server.url(f"proxy/{backend.port}/sse/3?big={big}"), headers=server.auth
             ) as resp:
-                await asyncio.sleep(0.5)  # not reading yet: the proxy's write is still pending
+                # The behaviour under test, not a wait for a condition: a client that reads
+                # nothing for a while, so the proxy's write of event 0 is still pending when
+                # event 1 arrives (the test holds however the timing lands).
+                await asyncio.sleep(0.5)
                 size = len(b"data: event 0\n\n") + big
                 first = await asyncio.wait_for(resp.content.readexactly(size), 30)
                 assert first.startswith(b"data: event 0x")
@@ -427,11 +430,11 @@ def test_client_leaving_mid_download_frees_the_backend(
             ) as resp:
                 await resp.content.readexactly(1 << 20)
             # leaving the block closes the connection mid-body
-        for _ in range(200):  # bounded: the backend notices within a few writes
-            if await count() > before:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("backend kept streaming after the client left")
+
+        async def dropped() -> bool:  # the backend notices within a few writes
+            return await count() > before
+
+        await poll_until(dropped, "the backend to stop streaming after the client left")
 
     run(go())
 
@@ -474,10 +477,10 @@ def test_client_leaving_before_the_answer_frees_the_backend(
                     timeout=aiohttp.ClientTimeout(total=0.3),
                 ):
                     pass
-        for _ in range(200):
-            if await count() > before:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("the backend request outlived the client")
+
+        async def dropped() -> bool:
+            return await count() > before
+
+        await poll_until(dropped, "the backend request to end with the client")
 
     run(go())

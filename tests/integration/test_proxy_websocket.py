@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import yarl
 
-from tests.conftest import Backend, JupyterServer, free_port
+from tests.conftest import Backend, JupyterServer, free_port, poll_until
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
@@ -111,11 +111,11 @@ def test_client_close_code_reaches_backend(server: JupyterServer, backend: Backe
                 await ws.send_str("x")
                 assert await ws.receive_str() == "x"
                 await ws.close(code=4002, message=b"bye")
-        for _ in range(200):  # bounded poll for the backend to record it
-            if (await events(backend)).get("ws_close_code") == 4002:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError("backend did not see close code 4002")
+
+        async def recorded() -> bool:
+            return (await events(backend)).get("ws_close_code") == 4002
+
+        await poll_until(recorded, "the backend to record close code 4002")
 
     run(go())
 

@@ -18,6 +18,7 @@ from jupyter_server_proxy.core.errors import UpstreamTimeout, UpstreamUnavailabl
 from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.errors import BodyBroken
 from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
+from tests.conftest import poll_until
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -141,10 +142,7 @@ def test_idle_connection_closed_by_the_backend_is_not_used_again() -> None:
         server, target, accepted = await serve(handler)
         upstream = Upstream()
         assert (await collect(upstream, target))[2] == b"ok"
-        for _ in range(100):  # bounded: until the close has reached the pool
-            if not upstream._idle:
-                break
-            await asyncio.sleep(0.01)
+        await poll_until(lambda: not upstream._idle, "the close to reach the pool", 5, 0.01)
         assert (await collect(upstream, target))[2] == b"ok"
         assert len(accepted) == 2
         await upstream.close()
@@ -190,7 +188,7 @@ def test_early_answer_to_an_upload_ends_the_exchange_and_the_connection() -> Non
     async def body() -> AsyncIterator[bytes]:
         for _ in range(1000):
             yield b"u" * 65536
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # a producer that lets the exchange run between chunks
 
     async def go() -> None:
         server, target, accepted = await serve(handler)
@@ -298,7 +296,7 @@ def test_backend_silent_mid_body_breaks_the_body_but_a_paused_read_is_not_silenc
 
         def slow(chunk: bytes) -> Awaitable[None]:
             got.append(chunk)
-            return asyncio.sleep(0.5)
+            return asyncio.sleep(0.5)  # the behaviour under test: slower than read_timeout
 
         await response.stream_to(slow)
         response.release()
@@ -321,7 +319,7 @@ def test_an_upload_longer_than_read_timeout_is_not_silence() -> None:
 
     async def slow_body() -> AsyncIterator[bytes]:
         for _ in range(8):
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the behaviour under test: a slow upload
             yield b"part"
 
     async def go() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer
+from tests.conftest import Backend, JupyterServer, poll_until
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 #: Bounded wait for anything that happens on its own (a backend seeing a close).
@@ -385,11 +385,7 @@ def test_client_that_gives_up_during_the_handshake_releases_the_backend(
                 b"\r\n\r\n", f"\r\nAuthorization: token {server.token}\r\n\r\n".encode()
             )
             writer.write(request)
-            for _ in range(int(WAIT / 0.02)):  # bounded: until the backend has the request
-                if received:
-                    break
-                await asyncio.sleep(0.02)
-            assert received, "the upgrade never reached the backend"
+            await poll_until(lambda: received, "the upgrade to reach the backend", WAIT, 0.02)
             writer.transport.abort()
             await asyncio.wait_for(released.wait(), WAIT)
 

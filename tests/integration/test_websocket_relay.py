@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from jupyter_server_proxy.relay.splicepipes import PIPES_KEPT
-from tests.conftest import Backend, JupyterServer, rss_kib
+from tests.conftest import Backend, JupyterServer, poll_until, rss_kib
 
 LIMITS = """
 c.ServerProxy.websocket_max_message_size = 4096
@@ -95,14 +95,16 @@ async def hang_up(writer: asyncio.StreamWriter, *, abort: bool = False) -> None:
 
 
 async def close_code_seen_by_backend(backend: Backend, ident: str) -> int:
-    async with aiohttp.ClientSession() as s:
-        for _ in range(400):  # bounded poll for the backend to record it
+    key, events = f"ws_close_code:{ident}", {}
+
+    async def recorded() -> bool:
+        async with aiohttp.ClientSession() as s:
             async with s.get(f"http://127.0.0.1:{backend.port}/events") as r:
-                code = (await r.json()).get(f"ws_close_code:{ident}")
-            if code is not None:
-                return int(code)
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the backend recorded no close for websocket {ident}")
+                events.update(await r.json())
+        return key in events
+
+    await poll_until(recorded, f"the backend to record the close of websocket {ident}", 20)
+    return int(events[key])
 
 
 def test_frame_sent_with_the_upgrade_is_relayed(server: JupyterServer, backend: Backend) -> None:
@@ -255,7 +257,9 @@ def test_slow_client_slows_the_backend_and_memory_stays_bounded(
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
         before = rss_kib(pid)
         writer.write(frame(0x1, f"flood:{messages}".encode()))
-        await asyncio.sleep(1.0)  # not reading: everything the backend sends must wait
+        # The behaviour under test, not a wait for a condition: a client that reads nothing
+        # for a second while the backend floods; everything the backend sends must wait.
+        await asyncio.sleep(1.0)
         peak = rss_kib(pid)
         got = 0
         for _ in range(messages):
@@ -299,14 +303,13 @@ def descriptors(server: JupyterServer) -> collections.Counter[str]:
 async def fds_back_to(server: JupyterServer, before: collections.Counter[str]) -> None:
     """Every socket the relay opened is closed again; of the pipes that moved payloads, only
     the few kept for the next move (``PIPES_KEPT``) remain."""
-    for _ in range(400):  # bounded poll: the closes happen as the connections wind down
-        now = descriptors(server)
-        if now["socket"] <= before["socket"]:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"the server holds {now['socket'] - before['socket']} more sockets")
-    assert now["pipe"] <= before["pipe"] + 2 * PIPES_KEPT
+    # The closes happen as the connections wind down.
+    await poll_until(
+        lambda: descriptors(server)["socket"] <= before["socket"],
+        "the server to close the sockets the relay opened",
+        20,
+    )
+    assert descriptors(server)["pipe"] <= before["pipe"] + 2 * PIPES_KEPT
 
 
 async def read_until_end(reader: asyncio.StreamReader) -> bytes:
@@ -417,6 +420,44 @@ def test_websocket_through_a_tls_server(tls_server: JupyterServer, backend: Back
         writer.write(frame(0x1, b"close:4003:tls bye"))
         opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
         assert (opcode, payload) == (0x8, (4003).to_bytes(2, "big") + b"tls bye")
+        await hang_up(writer)
+
+    run(go())
+
+
+def test_a_tls_client_that_reads_nothing_holds_both_directions_back(
+    tls_server: JupyterServer, backend: Backend
+) -> None:
+    """A TLS client sends far more than every buffer on the way holds and reads nothing: the
+    echoes back up to the backend, the backend stops reading, and the proxy stops reading the
+    client (whose own sending then stalls); once the client reads, every message arrives,
+    whole and in order."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    count, block = 96, os.urandom(1 << 20)
+
+    async def go() -> None:
+        reader, writer = await raw_websocket(tls_server, f"proxy/{backend.port}/ws", tls=context)
+
+        async def send() -> None:
+            for i in range(count):
+                writer.write(frame(0x2, i.to_bytes(4, "big") + block))
+                await writer.drain()
+
+        sending = asyncio.ensure_future(send())
+        # Held back: the client's own buffer fills once the proxy stops reading it.
+        await poll_until(
+            lambda: sending.done() or writer.transport.get_write_buffer_size() > 0,
+            "the client's sending to stall or end",
+            60,
+        )
+        for i in range(count):
+            assert await asyncio.wait_for(read_frame(reader), 60) == (
+                0x2,
+                i.to_bytes(4, "big") + block,
+            )
+        await asyncio.wait_for(sending, 60)
         await hang_up(writer)
 
     run(go())

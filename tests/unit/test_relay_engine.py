@@ -18,6 +18,7 @@ from jupyter_server_proxy.relay.engine import Engine, EngineSettings
 from jupyter_server_proxy.relay.pipe import socket_side
 from jupyter_server_proxy.relay.socketside import SocketSide
 from jupyter_server_proxy.relay.thread import AVAILABLE
+from tests.conftest import poll_until
 from tests.unit.test_core_websocket import frame
 
 LIMIT = 1 << 20
@@ -74,11 +75,7 @@ def relayed(pair: Pair, payload: bytes) -> bytes:
 async def activity_seen(pair: Pair) -> None:
     """Wait (bounded) for the relay's activity callback: it runs after the frame was sent on,
     so the far side may have the frame a moment before the callback has run."""
-    for _ in range(500):
-        if pair.activity_threads:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the relay never reported activity")
+    await poll_until(lambda: pair.activity_threads, "the relay to report activity", 5, 0.01)
 
 
 @pytest.mark.skipif(not AVAILABLE, reason="the relay thread needs epoll")
@@ -133,7 +130,7 @@ def test_stopping_while_relays_start_and_end_closes_every_one(
         closing = asyncio.ensure_future(engine.close())
         for _ in range(40):  # relays that start while ``close`` runs, and after
             pairs.append(Pair(engine))
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # one turn of ``close`` between starts: the interleaving
         await closing
         pairs.append(Pair(engine))
         hanging_up.join()

@@ -17,6 +17,7 @@ import pytest
 from jupyter_server_proxy.core.wsframes import FrameScanner
 from jupyter_server_proxy.relay.socketside import HIGH_WATER, SocketSide
 from jupyter_server_proxy.relay.splicepipes import PIPES_KEPT, SPLICE_AVAILABLE
+from tests.conftest import poll_until
 
 needs_splice = pytest.mark.skipif(not SPLICE_AVAILABLE, reason="splice(2) is Linux's")
 
@@ -110,7 +111,8 @@ def test_a_move_takes_exactly_its_count_and_the_side_reads_on(kind: str) -> None
             sending = loop.create_task(loop.sock_sendall(writer, payload + after))
             got = bytearray()
             while len(got) < count:
-                await asyncio.sleep(0.001 if len(got) < count // 2 else 0)  # slow at first
+                # The behaviour under test: a reader that is slow at first.
+                await asyncio.sleep(0.001 if len(got) < count // 2 else 0)
                 got += await loop.sock_recv(reader, 1 << 20)
             await asyncio.wait_for(done.wait(), 30)
             await asyncio.wait_for(sending, 30)
@@ -217,10 +219,7 @@ def test_close_gives_up_on_a_peer_that_stopped_reading(monkeypatch: pytest.Monke
             side.write(b"s" * (16 << 20))  # far more than the socket buffers take
             side.close()
             sockets = open_sockets()
-            for _ in range(200):  # bounded poll, well past the limit
-                if open_sockets() < sockets:
-                    break
-                await asyncio.sleep(0.05)
+            await poll_until(lambda: open_sockets() < sockets, "the side to give up", 10)
             assert open_sockets() == sockets - 1  # the side's socket is closed
             assert relay.ends == 0
 

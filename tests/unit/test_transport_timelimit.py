@@ -17,13 +17,14 @@ import pytest
 from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.connect import connect
 from jupyter_server_proxy.transport.timelimit import within
+from tests.conftest import poll_until
 
 
 def test_a_cancel_in_the_turn_the_result_comes_is_raised() -> None:
     async def main() -> str:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         waiting = asyncio.create_task(within(done, 10))
-        await asyncio.sleep(0)  # it waits on ``done`` now
+        await asyncio.sleep(0)  # one turn: the task runs up to its wait on ``done``
         done.set_result("connection")
         waiting.cancel()
         try:
@@ -91,10 +92,8 @@ def test_a_connect_cancelled_as_it_completes_raises_and_closes_what_it_opened(
             outcome = "connected"
         except asyncio.CancelledError:
             outcome = "cancelled"
-        for _ in range(100):  # bounded: the close is delivered within a few turns
-            if protocol.lost:
-                break
-            await asyncio.sleep(0.01)
+        # The close is delivered within a few turns of the loop.
+        await poll_until(lambda: protocol.lost, "the connection's close", 5, 0.01)
         return outcome, protocol.lost
 
     assert asyncio.run(main()) == ("cancelled", True)

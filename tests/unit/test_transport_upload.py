@@ -30,7 +30,7 @@ def test_a_full_channel_makes_put_wait_until_a_take() -> None:
         await channel.put(b"a")
         await channel.put(b"b")
         third = asyncio.ensure_future(channel.put(b"c"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn: the put runs up to its wait for room
         assert not third.done()  # bounded: the third chunk waits
         taker = aiter(channel)
         assert await anext(taker) == b"a"
@@ -46,7 +46,7 @@ def test_abandon_releases_a_waiting_put_and_drops_later_chunks() -> None:
         channel = BodyChannel(1)
         await channel.put(b"a")
         waiting = asyncio.ensure_future(channel.put(b"b"))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn: the put runs up to its wait for room
         channel.abandon()
         await asyncio.wait_for(waiting, 5)
         await channel.put(b"c")  # returns at once, dropped
