@@ -1,14 +1,18 @@
 """jupyter-server-proxy: run web apps beside a Jupyter server and proxy authenticated traffic.
 
-This module holds only the hooks Jupyter looks for, and ``verify`` for apps; the work lives in
-the modules they name.
+This module holds only the hooks Jupyter looks for, ``verify`` for apps and ``public_url`` for
+kernels; the work lives in the modules they name. Both helpers are plain Python from ``core``, so
+``import jupyter_server_proxy`` stays light (no tornado).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-# For apps the proxy starts, in their own process: the standard library only, no tornado.
+# For code in kernels and terminals the server started: the URL of a port through the proxy.
+from .core.publicurl import public_url as public_url
+
+# For apps the proxy starts, in their own process: is a request from the proxy?
 from .core.secret import verify as verify
 
 __version__ = "5.0.0.dev0"

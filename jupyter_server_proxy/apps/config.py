@@ -36,6 +36,7 @@ from traitlets import Callable as CallableTrait
 from traitlets.config import Configurable
 
 from ..core.allowlist import allowlist_of
+from ..core.publicurl import BadPublicURL, check_public_url
 from ..transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from ..transport.loopback import refusal as congestion_control_refusal
 from .specs import ServerSpec
@@ -161,6 +162,19 @@ class ServerProxy(Configurable):
         larger one gets 502 naming this limit.""",
     ).tag(config=True)
 
+    public_url = Unicode(
+        "",
+        help="""The public URL of this server's root ``/``, as the user's browser reaches it:
+        ``https://hub.example.org`` (scheme, host, optional port), with a path after the host
+        only when a reverse proxy in front strips that path. The server's ``base_url`` is
+        appended: under ``/user/alice/`` an app ``rstudio`` is at
+        ``https://hub.example.org/user/alice/rstudio/``. Apps we start get their full URL in
+        ``JUPYTER_SERVER_PROXY_URL`` and ``{public_url}``, and kernels and terminals get
+        ``JUPYTER_SERVER_PROXY_URL_TEMPLATE`` as a full URL. Empty: JupyterHub's
+        ``$JUPYTERHUB_PUBLIC_URL`` (JupyterHub 5 and later, when it knows its public URL), else
+        unknown, and those give absolute paths (``/user/alice/proxy/{port}/``) instead.""",
+    ).tag(config=True)
+
     @default("host_allowlist")
     def _default_host_allowlist(self) -> list[str]:
         return ["localhost", "127.0.0.1"]
@@ -182,6 +196,13 @@ class ServerProxy(Configurable):
         if problem is not None:
             raise TraitError(f"ServerProxy.loopback_congestion_control: {problem}")
         return name
+
+    @validate("public_url")
+    def _valid_public_url(self, proposal: dict[str, Any]) -> str:
+        try:
+            return check_public_url(proposal["value"])
+        except BadPublicURL as e:
+            raise TraitError(f"ServerProxy.public_url: {e}") from e
 
     @observe("host_whitelist")
     def _deprecated_whitelist(self, change: dict[str, Any]) -> None:

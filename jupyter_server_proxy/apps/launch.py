@@ -4,9 +4,13 @@ Rules:
 1. Where an app listens: the spec's fixed port or socket path, a free loopback port we pick, or
    (``unix_socket: True``) a socket in a private directory (mode 0700) that the caller removes
    when the run ends (``remove_socket_dir``).
-2. Templates (``{port}``, ``{unix_socket}``, ``{base_url}``) and callables in ``command`` and
-   ``environment`` are filled in for each run; a hook that fails, or a command that ends up
-   empty, is an ``AppFailed`` that says so.
+2. Templates (``{port}``, ``{unix_socket}``, ``{base_url}``, ``{public_url}``) and callables in
+   ``command`` and ``environment`` are filled in for each run; a hook that fails, or a command
+   that ends up empty, is an ``AppFailed`` that says so.
+5. The app is told where the browser reaches it (``core/publicurl.py``): its public path in
+   ``JUPYTER_SERVER_PROXY_PREFIX``, and its full URL in ``JUPYTER_SERVER_PROXY_URL`` when the
+   public origin is known; ``{public_url}`` is that URL, else the path. Its own ``environment``
+   may set either variable otherwise.
 3. The child gets its own session and process group (what a stop signals where there is no
    ``/proc``), and a fresh mark in its environment that every descendant inherits: how
    ``proctree`` finds daemons again.
@@ -25,6 +29,7 @@ from typing import Any
 
 from ..core.errors import AppFailed
 from ..core.hooks import HookFailed, resolve
+from ..core.publicurl import PREFIX_VAR, URL_VAR, PublicLocation
 from ..core.routing import Target
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
@@ -77,13 +82,16 @@ def remove_socket_dir(socket_dir: str | None) -> None:
 
 
 def command_and_environment(
-    spec: ServerSpec, target: Target, base_url: str
+    spec: ServerSpec, target: Target, base_url: str, public: PublicLocation | None = None
 ) -> tuple[list[str], dict[str, str]]:
-    """The run's command line and extra environment, templates and callables filled in."""
+    """The run's command line and extra environment, templates and callables filled in.
+    ``public`` is where the browser reaches the app; by default ``<base_url><name>/``."""
+    public = public or PublicLocation(base_url.rstrip("/") + "/").under(spec.name + "/")
     values: dict[str, Any] = {
         "port": target.port if target.port is not None else "",
         "unix_socket": target.unix_socket or "",
         "base_url": base_url,
+        "public_url": public.best,
     }
     owner = f"app {spec.name!r}"
     try:
@@ -99,7 +107,9 @@ def command_and_environment(
         raise AppFailed(spec.name, e.reason) from e
     if not command or any(c is None for c in command):
         raise AppFailed(spec.name, "its command is empty after filling in templates")
-    return command, {str(k): str(v) for k, v in dict(env_extra or {}).items()}
+    env = {PREFIX_VAR: public.path, **({URL_VAR: public.url} if public.url else {})}
+    env.update({str(k): str(v) for k, v in dict(env_extra or {}).items()})
+    return command, env
 
 
 async def spawn(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from ..core.publicurl import PublicLocation
 from ..transport.pool import Upstream
 from .specs import ServerSpec
 from .supervisor import ManagedApp
@@ -22,10 +23,19 @@ class AppManager:
         log: logging.Logger,
         upstream: Upstream,
         stop_grace: float = 5.0,
+        public: Mapping[str, PublicLocation] | None = None,
     ) -> None:
+        """``public``: where the browser reaches each app, by name (by default
+        ``<base_url><name>/``, with no origin)."""
+        public = public or {}
         self.apps: dict[str, ManagedApp] = {
             name: ManagedApp(
-                spec, base_url=base_url, log=log, upstream=upstream, stop_grace=stop_grace
+                spec,
+                base_url=base_url,
+                log=log,
+                upstream=upstream,
+                stop_grace=stop_grace,
+                public=public.get(name),
             )
             for name, spec in specs.items()
         }

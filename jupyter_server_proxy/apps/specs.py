@@ -76,10 +76,13 @@ class ServerSpec:
         default=(),
         metadata=_doc(
             "list of str, or a callable",
-            "The app's command line (never run through a shell). ``{port}``, ``{unix_socket}`` "
-            "and ``{base_url}`` are filled in. A callable gets the arguments it names "
-            "(``port``, ``unix_socket``, ``base_url``) and returns the list. Empty: start "
-            "nothing and proxy to ``port`` or ``unix_socket``, where something already listens.",
+            "The app's command line (never run through a shell). ``{port}``, ``{unix_socket}``, "
+            "``{base_url}`` and ``{public_url}`` (the app's full public URL where the server "
+            "knows its public origin, else its path ``<base_url><name>/``; see "
+            "``c.ServerProxy.public_url``) are filled in. A callable gets the arguments it "
+            "names (``port``, ``unix_socket``, ``base_url``, ``public_url``) and returns the "
+            "list. Empty: start nothing and proxy to ``port`` or ``unix_socket``, where "
+            "something already listens.",
             default="[]",
         ),
     )
@@ -149,11 +152,11 @@ class ServerSpec:
         default_factory=dict,
         metadata=_doc(
             "dict of str, or a callable",
-            "Headers set on every request forwarded to the app, templates filled in as in "
-            "``command``. A callable gets the arguments it names (``port``, ``unix_socket``, "
-            "``base_url``) for each request and returns the dict. The proxy's own "
-            "``X-Jupyter-Server-Proxy-Secret`` and ``X-Jupyter-Server-Proxy-User`` cannot be "
-            "set this way.",
+            "Headers set on every request forwarded to the app, with ``{port}``, "
+            "``{unix_socket}`` and ``{base_url}`` filled in. A callable gets the arguments it "
+            "names (``port``, ``unix_socket``, ``base_url``) for each request and returns the "
+            "dict. The proxy's own ``X-Jupyter-Server-Proxy-Secret`` and "
+            "``X-Jupyter-Server-Proxy-User`` cannot be set this way.",
         ),
     )
     rewrite_response: tuple[AskingCallable, ...] = field(

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import AppFailed
+from ..core.publicurl import PublicLocation
 from ..core.routing import Target
 from ..core.secret import SECRET_VAR, new_secret
 from ..transport.pool import Upstream
@@ -50,9 +51,12 @@ class ManagedApp:
         log: logging.Logger,
         upstream: Upstream,
         stop_grace: float = 5.0,
+        public: PublicLocation | None = None,
     ) -> None:
         self.spec = spec
         self.base_url = base_url
+        #: Where the browser reaches the app (default: ``<base_url><name>/``, no origin).
+        self.public = public
         self.log = log
         #: The proxy's pooled client (its engine's), which the readiness probe uses.
         self.upstream = upstream
@@ -154,7 +158,9 @@ class ManagedApp:
     async def _start_once(self) -> Target:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
-            command, env = launch.command_and_environment(self.spec, target, self.base_url)
+            command, env = launch.command_and_environment(
+                self.spec, target, self.base_url, self.public
+            )
             # Set after the spec's own environment, so the secret the proxy sends always wins.
             self._secret = env[SECRET_VAR] = new_secret()
             self._command = command

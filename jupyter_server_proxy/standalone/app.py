@@ -44,8 +44,8 @@ class StandaloneProxyServer(JupyterApp, StandaloneOptions):
 
     Usage: jupyter-standaloneproxy [options] -- <command>
 
-    The command is started on the first request. It may contain {port}, {unix_socket} and
-    {base_url}, which are filled in when it starts.
+    The command is started on the first request. It may contain {port}, {unix_socket},
+    {base_url} and {public_url}, which are filled in when it starts.
     """
     examples = "jupyter-standaloneproxy -- voila --no-browser --port={port} /path/to/notebook.ipynb"
 

@@ -48,7 +48,8 @@ class StandaloneOptions(HasTraits):
         [List(Unicode()), Callable()],
         default_value=[],
         help="""The app's command (everything after '--' on the command line). {port},
-        {unix_socket} and {base_url} are filled in. A callable (as in 4.x) returns the list.""",
+        {unix_socket}, {base_url} and {public_url} (the Hub's $JUPYTERHUB_PUBLIC_URL when it
+        gives one, else base_url) are filled in. A callable (as in 4.x) returns the list.""",
     ).tag(config=True)
 
     base_url = Unicode(

@@ -10,6 +10,9 @@ Rules:
   clear one-line error (``StartupError``) beats a login loop. jupyterhub is imported only then.
 - What ``create_app`` starts, ``close_app`` stops; should nobody call it, an atexit hook still
   kills the app's processes.
+- The app is served at ``base_url`` itself, so that is its public path
+  (``JUPYTER_SERVER_PROXY_PREFIX``); its full URL is known from JupyterHub's
+  ``$JUPYTERHUB_PUBLIC_URL`` (``core/publicurl.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from traitlets.config import Configurable
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
 from ..apps.validation import SpecError, validate_spec
+from ..core.publicurl import server_root
 from ..relay.engine import Engine, EngineSettings
 from ..web.settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 from . import hubenv
@@ -47,12 +51,16 @@ def create_app(
     check_auth_env(options)
     app_routes = routes(options, spec, parent)
     engine = Engine(engine_settings(options))
+    root, unused = server_root(options.base_url)
+    if unused:
+        log.info("%s", unused)
     manager = AppManager(
         {spec.name: spec},
         base_url=options.base_url,
         log=log,
         upstream=engine.upstream,  # readiness probes use the proxy's own client
         stop_grace=options.stop_timeout,
+        public={spec.name: root},
     )
     atexit.register(manager.kill_all_sync)
     return web_app(options, app_routes, spec, manager, engine)

@@ -8,11 +8,19 @@ An app whose name is one of Jupyter's route prefixes is left out (see ``routes.p
 our routes are added, against the server's routes and those of the extensions loaded before us,
 and again once every extension is loaded (``_start_jupyter_server_extension``, called as the
 server starts, before it serves a request).
+
+The server's public location (``core/publicurl.py``) is worked out here once: each app gets its
+own, and ``JUPYTER_SERVER_PROXY_URL_TEMPLATE`` is put in this process's environment, which
+jupyter_client and terminado copy for every kernel and terminal they start. It replaces any
+value already there: one inherited from another server (``jupyter lab`` typed in a terminal of
+a running server) describes that server, and ``c.ServerProxy.public_url`` is the way to change
+this one's.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -21,6 +29,7 @@ from traitlets import Instance
 from ..apps.config import Problem, ServerProxy, load_specs
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
+from ..core.publicurl import TEMPLATE_VAR, port_template, server_root
 from ..relay.engine import Engine, EngineSettings
 from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 
@@ -56,6 +65,10 @@ class ServerProxyApp(ExtensionApp):
         base_url = web_app.settings.get("base_url", "/")
         self.server_proxy = ServerProxy(parent=self.serverapp)
         specs, problems = load_specs(self.server_proxy, self.log)
+        root, unused = server_root(base_url, self.server_proxy.public_url)
+        if unused:
+            self.log.info("jupyter-server-proxy: %s", unused)
+        os.environ[TEMPLATE_VAR] = port_template(root)
         self.engine = Engine(engine_settings(self.server_proxy))
         self.manager = AppManager(
             specs,
@@ -63,6 +76,7 @@ class ServerProxyApp(ExtensionApp):
             log=self.log,
             upstream=self.engine.upstream,  # readiness probes use the proxy's own client
             stop_grace=self.server_proxy.stop_timeout,
+            public={name: root.under(name + "/") for name in specs},
         )
         atexit.register(self.manager.kill_all_sync)
         web_app.settings[ENGINE_KEY] = self.engine

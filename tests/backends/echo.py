@@ -15,6 +15,8 @@ Routes (everything else echoes):
   /stall/<n>           announces 16 MiB, sends n bytes, then goes silent
   /gzip                a body with Content-Encoding: gzip, as stored
   /env/<name>          JSON {"value": the environment variable <name>, or null}
+  /environ             JSON: this process's environment variables named JUPYTER_SERVER_PROXY_*
+                       or JSP_* (what the proxy told the app it started)
   /ws                  websocket echo; text "close:<code>:<reason>" makes it close that way;
                        answers with the subprotocol it was offered first; sets a cookie;
                        "drop" ends the TCP connection with no close frame; "flood:<n>" sends
@@ -54,6 +56,11 @@ async def echo(request: web.Request) -> web.Response:
             "body": body[:1024].decode("latin-1"),
         }
     )
+
+
+async def environ(request: web.Request) -> web.Response:
+    told = ("JUPYTER_SERVER_PROXY_", "JSP_")
+    return web.json_response({k: v for k, v in os.environ.items() if k.startswith(told)})
 
 
 async def stream_bytes(request: web.Request) -> web.StreamResponse:
@@ -229,6 +236,7 @@ def make_app() -> web.Application:
     app.router.add_get("/events", events)
     app.router.add_get("/gzip", gz)
     app.router.add_get("/env/{name}", env)
+    app.router.add_get("/environ", environ)
     app.router.add_get("/ws", ws)
     app.router.add_route("*", r"/{tail:[\s\S]*}", echo)
     return app

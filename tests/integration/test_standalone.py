@@ -171,6 +171,34 @@ def test_proxies_http_and_websocket_under_the_service_prefix(
     assert "AUTHENTICATION IS OFF" in s.log()
 
 
+@pytest.mark.parametrize(
+    ("hub_url", "url"),
+    [
+        ("", ""),
+        ("https://hub.example.org/user/alice/", "https://hub.example.org/user/alice/"),
+    ],
+    ids=["origin-unknown", "from-hub"],
+)
+def test_the_app_is_told_its_public_path_and_url(
+    standalone: Callable[..., Standalone], hub_url: str, url: str
+) -> None:
+    """The app is served at the service prefix itself: that is its
+    ``JUPYTER_SERVER_PROXY_PREFIX``; ``$JUPYTERHUB_PUBLIC_URL`` is its
+    ``JUPYTER_SERVER_PROXY_URL``; ``{public_url}`` is the URL, else the path."""
+    env = hub_free_env(JUPYTERHUB_SERVICE_PREFIX=PREFIX, JUPYTERHUB_PUBLIC_URL=hub_url)
+    s = standalone(
+        "--skip-authentication",
+        command=["env", "JSP_COMMAND_URL={public_url}", *ECHO],
+        env=env,
+    )
+    status, _, body = run(get(s.url("/user/alice/environ")))
+    assert status == 200, body
+    seen = json.loads(body)
+    assert seen["JUPYTER_SERVER_PROXY_PREFIX"] == PREFIX
+    assert seen.get("JUPYTER_SERVER_PROXY_URL") == (url or None)
+    assert seen["JSP_COMMAND_URL"] == (url or PREFIX)
+
+
 def test_browser_websockets_of_the_same_origin_open_and_others_are_refused(
     standalone: Callable[..., Standalone],
 ) -> None:
