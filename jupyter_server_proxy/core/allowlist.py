@@ -132,12 +132,17 @@ class Allowlist:
     entries: tuple[Entry, ...]
     #: One line per invalid entry, naming it and what is wrong.
     problems: tuple[str, ...] = ()
+    #: The host entries without a port, as ``host_key``s: every request asks about one (4.x's
+    #: form, and the default), so it is answered by a set lookup before any parsing.
+    any_port_hosts: frozenset[str] = frozenset()
 
     def allows(self, host: str, port: str | int | None) -> bool:
         """Whether ``host`` (as the URL names it) with ``port`` is allowed as written: by a host
         or suffix entry, or, for an IP literal, by a network entry."""
-        number = _port_number(port)
         key = host_key(host)
+        if key in self.any_port_hosts:
+            return True
+        number = _port_number(port)
         literal = _literal(host)
         for entry in self.entries:
             if not entry.allows_port(number):
@@ -175,24 +180,25 @@ def allowlist_of(entries: Iterable[object]) -> Allowlist:
     Cached per distinct list: a handler subclass may change its list at any time (dask appends
     to it), so the list itself is the key."""
     texts = tuple(entries)
-    parsed = _parsed(tuple(t for t in texts if isinstance(t, str)))
-    odd = tuple(
-        f"c.ServerProxy.host_allowlist entry {t!r}: not a string"
-        for t in texts
-        if not isinstance(t, str)
-    )
-    if not odd:
-        return parsed
-    return Allowlist(parsed.entries, parsed.problems + odd)
+    try:
+        return _parsed(texts)
+    except TypeError:  # an unhashable entry (no string, then): parsed without the cache
+        return _parse(texts)
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed(entries: tuple[str, ...]) -> Allowlist:
+def _parse(entries: tuple[object, ...]) -> Allowlist:
     valid: list[Entry] = []
     problems: list[str] = []
     for text in entries:
+        if not isinstance(text, str):
+            problems.append(f"c.ServerProxy.host_allowlist entry {text!r}: not a string")
+            continue
         try:
             valid.append(parse_entry(text))
         except ValueError as e:
             problems.append(f"c.ServerProxy.host_allowlist entry {e}")
-    return Allowlist(tuple(valid), tuple(problems))
+    hosts = frozenset(e.host for e in valid if e.host is not None and e.ports is None)
+    return Allowlist(tuple(valid), tuple(problems), hosts)
+
+
+_parsed = functools.lru_cache(maxsize=64)(_parse)

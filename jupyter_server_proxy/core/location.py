@@ -87,7 +87,10 @@ def rewrite_location_headers(
 ) -> list[tuple[str, str]]:
     """``headers`` with every ``Location`` and ``Content-Location`` rewritten for the client
     (``rewrite_location``); the list itself when there is none, the common case."""
-    if not any(n.lower() in LOCATION_HEADERS for n, _ in headers):
+    for name, _ in headers:  # a loop, not ``any(...)``: this runs for every response
+        if name.lower() in LOCATION_HEADERS:
+            break
+    else:
         return headers
     authorities = backend_authorities(backend_host, backend_port, client_host)
     return [

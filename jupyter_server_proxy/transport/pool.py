@@ -81,7 +81,7 @@ def request_head(
     elif body is not None and "content-length" not in names:
         chunked = True
         fields.append(("Transfer-Encoding", "chunked"))
-    lines = [f"{method} {target_uri} HTTP/1.1", *(f"{n}: {v}" for n, v in fields), "", ""]
+    lines = [f"{method} {target_uri} HTTP/1.1", *[f"{n}: {v}" for n, v in fields], "", ""]
     return "\r\n".join(lines).encode("latin-1"), chunked, "close" in connection_tokens(fields)
 
 

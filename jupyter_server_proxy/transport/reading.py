@@ -56,6 +56,10 @@ READ_BUFFER = 1 << 20
 class State(enum.Enum):
     """Where a connection's exchange is."""
 
+    # Members are singletons: hash them by identity, in C, rather than by Enum's own
+    # ``__hash__`` (a Python call on every transition check).
+    __hash__ = object.__hash__
+
     IDLE = "idle"  # no exchange: new, or back in the pool
     AWAITING_HEAD = "awaiting head"  # the request went out; the final head is not complete
     INTERIM = "interim"  # in a 1xx answer, which a final one follows

@@ -66,9 +66,10 @@ class TornadoClient:
         handler.set_status(status, reason or responses.get(status, "Unknown"))
         # Tornado and Jupyter add defaults (Content-Type, Server, CSP, ...). A backend's own
         # field replaces ours of the same name; repeated backend fields all survive.
-        for name in {n for n, _ in headers}:
+        names = {n for n, _ in headers}
+        for name in names:
             handler.clear_header(name)
-        if not any(n.lower() == "content-type" for n, _ in headers):
+        if "content-type" not in {n.lower() for n in names}:
             handler.clear_header("Content-Type")
         for name, value in headers:
             handler.add_header(name, value)
@@ -130,7 +131,6 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
         self.rewrite_response: tuple[Callable[..., Any], ...] = (
             (hooks,) if callable(hooks) else tuple(hooks)
         )
-        self._client_writer = TornadoClient(self)
         self._client_watch = ClientWatch()
         #: A refusal ``prepare`` met for a websocket upgrade, given by ``get`` instead.
         self._upgrade_refusal: web.HTTPError | None = None

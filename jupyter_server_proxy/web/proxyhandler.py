@@ -32,6 +32,7 @@ from ..core.errors import ProxyError
 from ..core.routing import Target
 from . import tornadocompat
 from .exchange import ResponsePlan, ResponseRelay, RewritePlan, Upload
+from .handlerbase import TornadoClient
 from .websocket_handler import WebSocketBridging, WsPhase
 
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -49,7 +50,9 @@ def _authenticated_or_upgrade_refused(
     @functools.wraps(method)
     async def wrapper(self: ProxyHandler, *args: Any, **kwargs: Any) -> None:
         if not self._is_upgrade:
-            await maybe_await(http(self, *args, **kwargs))
+            result = http(self, *args, **kwargs)
+            if result is not None:  # tornado's decorator returns what ``get`` returns, or None
+                await result
             return
         if self._upgrade_refusal is not None:
             raise self._upgrade_refusal
@@ -73,11 +76,15 @@ class ProxyHandler(WebSocketBridging):
 
     @_authenticated_or_upgrade_refused
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        # A subclass's ``open``/``http_get`` may be a plain function: awaited only when they
+        # return an awaitable (inline, not through a helper: this runs for every request).
         if self._is_upgrade:
             self._ws_phase = WsPhase.CONNECTING
-            await maybe_await(self.open(*args, **kwargs))
-            return
-        await maybe_await(self.http_get(*args, **kwargs))
+            result = self.open(*args, **kwargs)
+        else:
+            result = self.http_get(*args, **kwargs)
+        if inspect.isawaitable(result):
+            await result
 
     async def http_get(self, host: str, port: str | int, proxied_path: str = "") -> None:
         await self.proxy(host, port, proxied_path)
@@ -178,7 +185,10 @@ class ProxyHandler(WebSocketBridging):
             rewrite=self._rewrite_plan(target, context, path),
         )
         try:
-            relay = ResponseRelay(self._client_writer, self._client_watch, self.log)
+            # The writer is made here, not kept on the handler: a handler that referred to it
+            # and back would be a reference cycle, left for the garbage collector to free with
+            # its request, connection and headers, on every request.
+            relay = ResponseRelay(TornadoClient(self), self._client_watch, self.log)
             await relay.relay(response, plan)
         finally:
             response.release()  # back to the pool if the exchange completed, else closed

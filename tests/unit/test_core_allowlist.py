@@ -115,6 +115,11 @@ def test_a_value_that_is_no_string_is_named() -> None:
     allowlist = allowlist_of(["localhost", 8080])
     assert allowlist.problems == ("c.ServerProxy.host_allowlist entry 8080: not a string",)
     assert allowlist.allows("localhost", "1")
+    unhashable = allowlist_of(["localhost", ["10.0.0.0/8"]])
+    assert unhashable.problems == (
+        "c.ServerProxy.host_allowlist entry ['10.0.0.0/8']: not a string",
+    )
+    assert unhashable.allows("localhost", "1")
 
 
 @pytest.mark.parametrize(
