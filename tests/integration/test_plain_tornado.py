@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.request import urlopen
 
@@ -79,11 +80,12 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def app_port(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """The plain tornado app above, running; importing the handlers under -W error is silent."""
+@contextmanager
+def plain_tornado_app(tmp_path: Path, source: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run ``source`` (a script that serves a plain tornado app on the port in ``argv[1]``)
+    under ``-W error``, so importing our handlers must be silent; stopped on exit."""
     script = tmp_path / "app.py"
-    script.write_text(APP)
+    script.write_text(source)
     port = free_port()
     with open(tmp_path / "app.log", "wb") as log:
         proc = subprocess.Popen(
@@ -94,11 +96,18 @@ def app_port(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
         )
     try:
         wait_until(lambda: _connects(port) or proc.poll() is not None, "plain tornado app")
-        assert proc.poll() is None
+        assert proc.poll() is None, (tmp_path / "app.log").read_text()
         yield port, proc
-        assert proc.poll() is None
     finally:
         stop_process(proc)
+
+
+@pytest.fixture
+def app_port(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The plain tornado app above, running; importing the handlers under -W error is silent."""
+    with plain_tornado_app(tmp_path, APP) as (port, proc):
+        yield port, proc
+        assert proc.poll() is None
 
 
 def test_dask_style_subclass_in_plain_tornado(

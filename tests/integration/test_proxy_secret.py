@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from tests.conftest import (
     stop_process,
     wait_until,
 )
+from tests.integration.test_plain_tornado import plain_tornado_app
 from tests.integration.test_standalone import hub_free_env, launch
 
 ECHO = str(HERE / "backends" / "echo.py")
@@ -287,25 +287,11 @@ def test_a_subclass_returning_the_clients_headers_drops_them(
 ) -> None:
     """A 4.x subclass whose ``proxy_request_headers()`` returns the client's headers as they
     came still sends no forged identity field."""
-    script = tmp_path / "app.py"
-    script.write_text(OLD_STYLE)
-    port = free_port()
-    with open(tmp_path / "app.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-W", "error", str(script), str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until(lambda: _connects(port) or proc.poll() is not None, "plain tornado app")
-        assert proc.poll() is None, (tmp_path / "app.log").read_text()
+    with plain_tornado_app(tmp_path, OLD_STYLE) as (port, _):
         url = f"http://127.0.0.1:{port}/old/{target.port}/echo/x"
         status, _, body = asyncio.run(_request(url, FORGED))
         assert status == 200, body
         assert received(json.loads(body)) == []
-    finally:
-        stop_process(proc)
 
 
 def test_the_standalone_proxys_app_gets_them(tmp_path: Path) -> None:
