@@ -5,17 +5,22 @@
 
 import { ServerProxyClient } from './client';
 import { IOpenArgs, IParsed, IServerProcess, openArgs } from './model';
+import { splitName } from './names';
 import { resolveOpenArgs } from './open-args';
 
 export class AppCatalog {
   /** servers-info, validated; rejects when the server cannot be asked. */
   readonly ready: Promise<IParsed<IServerProcess>>;
   private readonly apps = new Map<string, IOpenArgs>();
+  private readonly processes = new Map<string, IServerProcess>();
+  private readonly baseUrl: string;
 
   constructor(client: ServerProxyClient) {
+    this.baseUrl = client.settings.baseUrl;
     this.ready = client.serversInfo().then(parsed => {
       for (const process of parsed.items) {
         this.apps.set(process.name, openArgs(client.settings.baseUrl, process));
+        this.processes.set(process.name, process);
       }
       return parsed;
     });
@@ -32,11 +37,21 @@ export class AppCatalog {
     if (typeof id === 'string' && !this.apps.has(id)) {
       await this.ready.catch(() => undefined);
     }
-    return resolveOpenArgs(raw, this.apps, window.location.href);
+    return resolveOpenArgs(raw, this.apps, window.location.href, this.baseUrl);
   }
 
-  /** The args of a known app, or null (synchronous: for labels). */
+  /** The args of a known app or instance, or null (synchronous: for labels). */
   get(id: string): IOpenArgs | null {
-    return this.apps.get(id) ?? null;
+    return resolveOpenArgs(
+      { id },
+      this.apps,
+      window.location.href,
+      this.baseUrl
+    );
+  }
+
+  /** The app (spec) an app or instance name belongs to, or null. */
+  process(name: string): IServerProcess | null {
+    return this.processes.get(splitName(name).app) ?? null;
   }
 }

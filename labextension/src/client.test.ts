@@ -70,4 +70,35 @@ describe('ServerProxyClient', () => {
     const { client } = clientAnswering(200, ['not', 'servers-info']);
     await expect(client.serversInfo()).rejects.toThrow(ValidationError);
   });
+
+  it("sends launch parameters as the contract's JSON body, to <name>@<instance>", async () => {
+    const { client, requests } = clientAnswering(200, {
+      name: 'tb@exp1',
+      state: 'running',
+      url: '/user/a/tb@exp1/'
+    });
+    const status = await client.start('tb@exp1', false, { logdir: '/x' });
+    expect(status.instance).toBe('exp1');
+    expect(new URL(requests[0].url).pathname).toBe(
+      '/user/a/server-proxy/api/servers/tb@exp1'
+    );
+    expect(await requests[0].json()).toEqual({ parameters: { logdir: '/x' } });
+    // Without parameters, no body: a plain start, as before.
+    await client.start('tb');
+    expect(await requests[1].text()).toBe('');
+  });
+
+  it('tells a refused start (400: a bad parameter) from a failed one', async () => {
+    const { client } = clientAnswering(400, {
+      status: 400,
+      title: 'Bad Request',
+      message: "parameter 'logdir' must match ^/"
+    });
+    const error = await client
+      .start('tb', false, { logdir: 'x' })
+      .catch(e => e);
+    expect(error).toBeInstanceOf(StartFailed);
+    expect(error.refused).toBe(true);
+    expect(error.message).toBe("parameter 'logdir' must match ^/");
+  });
 });

@@ -18,13 +18,21 @@ import {
   parseServersInfo
 } from './model';
 
-/** An app did not start; carries the server's reason (message, exit code, log tail). */
+/**
+ * An app did not start; carries the server's reason (message, exit code, log tail) and the
+ * HTTP status: 400 means the request was refused (a bad parameter) and nothing started.
+ */
 export class StartFailed extends Error {
   constructor(
     readonly app: string,
-    readonly failure: IFailure
+    readonly failure: IFailure,
+    readonly status: number = 503
   ) {
     super(failure.message);
+  }
+
+  get refused(): boolean {
+    return this.status === 400;
   }
 }
 
@@ -54,10 +62,31 @@ export class ServerProxyClient {
     return parseServers(await response.json());
   }
 
-  /** Start (or restart) an app and wait until it is ready; throws `StartFailed`. */
-  async start(name: string, restart = false): Promise<IAppStatus> {
+  /** One app's (or instance's) state; throws when the server does not know it. */
+  async status(name: string): Promise<IAppStatus> {
+    const response = await this.request(this.appPath(name));
+    if (!response.ok) {
+      throw new Error(`${name} answered ${response.status}`);
+    }
+    return parseAppStatus(await response.json());
+  }
+
+  /**
+   * Start (or restart) an app or instance (`tb@exp1`) and wait until it is ready; with
+   * `parameters`, the run's launch parameters. Throws `StartFailed`.
+   */
+  async start(
+    name: string,
+    restart = false,
+    parameters?: Readonly<Record<string, unknown>>
+  ): Promise<IAppStatus> {
     const path = `${this.appPath(name)}${restart ? '/restart' : ''}`;
-    const response = await this.request(path, { method: 'POST' });
+    const init: RequestInit = { method: 'POST' };
+    if (parameters !== undefined) {
+      init.body = JSON.stringify({ parameters });
+      init.headers = { 'Content-Type': 'application/json' };
+    }
+    const response = await this.request(path, init);
     let body: unknown = null;
     try {
       body = await response.json();
@@ -67,7 +96,8 @@ export class ServerProxyClient {
     if (!response.ok) {
       throw new StartFailed(
         name,
-        parseFailure(body, `${name}: HTTP ${response.status}`)
+        parseFailure(body, `${name}: HTTP ${response.status}`),
+        response.status
       );
     }
     return parseAppStatus(body);
@@ -95,8 +125,9 @@ export class ServerProxyClient {
     return ServerConnection.makeRequest(absoluteUrl, {}, this.settings);
   }
 
+  /** `@` stays as it is: the instance form `<name>@<instance>` is the contract's path. */
   private appPath(name: string): string {
-    return `server-proxy/api/servers/${encodeURIComponent(name)}`;
+    return `server-proxy/api/servers/${encodeURIComponent(name).replace(/%40/g, '@')}`;
   }
 
   private async request(

@@ -38,6 +38,14 @@ export function addLauncherItems(
       category: 'Server Apps'
     });
   }
+  // Apps that run more than once: "New Instance of <title>…" in the palette.
+  for (const process of processes.filter(p => p.instances)) {
+    palette?.addItem({
+      command: CommandIDs.newInstance,
+      args: { id: process.name },
+      category: 'Server Apps'
+    });
+  }
   // File > New lists the apps too (in Notebook 7's tree, its menu bar's File > New).
   mainMenu?.fileMenu.newMenu.addGroup(
     entries.map(args => ({ command: CommandIDs.open, args: { ...args } })),

@@ -6,8 +6,6 @@ import {
   parseAppStatus,
   parseFailure,
   parseServersInfo,
-  stateBadge,
-  statusTooltip,
   ValidationError
 } from './model';
 
@@ -53,7 +51,9 @@ describe('parseServersInfo', () => {
         iconUrl: '/user/a/server-proxy/icon/rstudio',
         rank: 3
       },
-      newBrowserTab: true
+      newBrowserTab: true,
+      instances: false,
+      parameters: null
     });
     expect(items[2].launcherEntry).toEqual({
       enabled: true,
@@ -102,6 +102,35 @@ describe('parseServersInfo', () => {
   });
 });
 
+describe('servers-info of issue 14', () => {
+  it('reads instances and the parameters schema; a bad schema leaves the app out', () => {
+    const { items, problems } = parseServersInfo({
+      server_processes: [
+        {
+          name: 'tb',
+          instances: true,
+          parameters: {
+            type: 'object',
+            properties: { logdir: { type: 'string', title: 'Log directory' } },
+            required: ['logdir']
+          }
+        },
+        { name: 'bad', parameters: { properties: { x: { type: 'array' } } } },
+        { name: 'plain', instances: false, parameters: null }
+      ]
+    });
+    expect(items.map(p => p.name)).toEqual(['tb', 'plain']);
+    expect(items[0].instances).toBe(true);
+    expect(items[0].parameters?.map(p => [p.name, p.required])).toEqual([
+      ['logdir', true]
+    ]);
+    expect(items[1]).toMatchObject({ instances: false, parameters: null });
+    expect(problems).toEqual([
+      'server_processes[1].parameters.properties.x.type should be string, integer, number or boolean, got "array"'
+    ]);
+  });
+});
+
 describe('launcherItems', () => {
   it('makes one card per enabled app, with the URL under the base URL', () => {
     const { items } = parseServersInfo(INFO);
@@ -125,7 +154,7 @@ describe('launcherItems', () => {
 });
 
 describe('lifecycle JSON', () => {
-  it('parses an app status and labels failures with their exit code', () => {
+  it("parses a server from before issue 14's fields, with their absence's meaning", () => {
     const status = parseAppStatus({
       name: 'r',
       state: 'failed',
@@ -136,12 +165,56 @@ describe('lifecycle JSON', () => {
       exit_code: 3,
       url: '/r/'
     });
-    expect(stateBadge(status)).toBe('failed 3');
-    expect(statusTooltip('R', status)).toBe(
-      'R: failed, exit code 3, port 8000'
-    );
+    expect(status).toMatchObject({
+      name: 'r',
+      app: 'r',
+      instance: null,
+      parameters: {},
+      reason: null,
+      stoppedAt: null,
+      idleTimeout: null,
+      exitCode: 3
+    });
     expect(() =>
       parseAppStatus({ name: 'r', state: 'dancing', url: '/' })
+    ).toThrow(ValidationError);
+  });
+
+  it("reads the contract's instance and history fields", () => {
+    const status = parseAppStatus({
+      name: 'tb@exp1',
+      app: 'tb',
+      instance: 'exp1',
+      parameters: { logdir: '/x', workers: 2 },
+      state: 'stopped',
+      reason: 'idle',
+      stopped_at: '2026-12-03T10:00:00+00:00',
+      restart: 'on-request',
+      idle_timeout: 1800,
+      pid: null,
+      port: null,
+      unix_socket: null,
+      started_at: null,
+      exit_code: -15,
+      url: '/tb@exp1/'
+    });
+    expect(status).toMatchObject({
+      app: 'tb',
+      instance: 'exp1',
+      parameters: { logdir: '/x', workers: 2 },
+      reason: 'idle',
+      stoppedAt: '2026-12-03T10:00:00+00:00',
+      idleTimeout: 1800
+    });
+    // Without `app`/`instance`, the name says which instance it is.
+    expect(
+      parseAppStatus({ name: 'tb@exp2', state: 'running', url: '/' })
+    ).toMatchObject({ app: 'tb', instance: 'exp2' });
+    expect(() =>
+      parseAppStatus({ name: 'r', state: 'stopped', url: '/', reason: 3 })
+    ).toThrow(ValidationError);
+    expect(() =>
+      parseAppStatus({ name: 'r', state: 'stopped', url: '/', parameters: [] })
     ).toThrow(ValidationError);
   });
 

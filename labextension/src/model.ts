@@ -1,8 +1,25 @@
 /**
  * Pure data: the server's JSON, validated (never cast), and what the UI is built from.
  *
- * Nothing here touches the DOM or JupyterLab, so it is unit-tested on its own.
+ * Nothing here touches the DOM or JupyterLab, so it is unit-tested on its own. Fields that
+ * issue 14 adds (`instances`, `parameters`, `reason`, `stopped_at`, ...) are read when the
+ * server sends them and get the meaning of their absence otherwise, so this frontend works
+ * with servers from before them.
  */
+
+import {
+  bool,
+  isObject,
+  Json,
+  numOrNull,
+  str,
+  strOrNull,
+  ValidationError
+} from './json';
+import { splitName } from './names';
+import { IParameter, parseParameters } from './parameters';
+
+export { ValidationError } from './json';
 
 export interface ILauncherEntry {
   enabled: boolean;
@@ -18,6 +35,10 @@ export interface IServerProcess {
   name: string;
   launcherEntry: ILauncherEntry;
   newBrowserTab: boolean;
+  /** Whether the app can run more than once (`<name>@<instance>`). */
+  instances: boolean;
+  /** The launch parameters' schema, as form fields; null: the app opens directly. */
+  parameters: IParameter[] | null;
 }
 
 export type AppState = 'stopped' | 'starting' | 'running' | 'exited' | 'failed';
@@ -31,6 +52,19 @@ export interface IAppStatus {
   startedAt: string | null;
   exitCode: number | null;
   url: string;
+  /** The spec's name (`tb` for `tb@exp1`). */
+  app: string;
+  /** The instance's name; null for the app's default instance. */
+  instance: string | null;
+  /** The values this run started with. */
+  parameters: Record<string, unknown>;
+  /**
+   * Why it is not running: `user`, `idle`, `exited`, `crash-loop`, `start-failed`,
+   * `shutdown` (or a reason a newer server adds); null while it runs or before it ran.
+   */
+  reason: string | null;
+  stoppedAt: string | null;
+  idleTimeout: number | null;
 }
 
 /** What a launcher card / the `server-proxy:open` command receives (the peer's argument names). */
@@ -40,84 +74,6 @@ export interface IOpenArgs {
   url: string;
   newBrowserTab: boolean;
   category: string;
-}
-
-export class ValidationError extends Error {}
-
-type Json = unknown;
-
-function isObject(value: Json): value is Record<string, Json> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function str(
-  obj: Record<string, Json>,
-  key: string,
-  where: string,
-  fallback?: string
-): string {
-  const value = obj[key];
-  if (value === undefined && fallback !== undefined) {
-    return fallback;
-  }
-  if (typeof value !== 'string') {
-    throw new ValidationError(
-      `${where}.${key} should be a string, got ${JSON.stringify(value)}`
-    );
-  }
-  return value;
-}
-
-function bool(
-  obj: Record<string, Json>,
-  key: string,
-  where: string,
-  fallback: boolean
-): boolean {
-  const value = obj[key];
-  if (value === undefined) {
-    return fallback;
-  }
-  if (typeof value !== 'boolean') {
-    throw new ValidationError(
-      `${where}.${key} should be true or false, got ${JSON.stringify(value)}`
-    );
-  }
-  return value;
-}
-
-function numOrNull(
-  obj: Record<string, Json>,
-  key: string,
-  where: string
-): number | null {
-  const value = obj[key];
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (typeof value !== 'number') {
-    throw new ValidationError(
-      `${where}.${key} should be a number, got ${JSON.stringify(value)}`
-    );
-  }
-  return value;
-}
-
-function strOrNull(
-  obj: Record<string, Json>,
-  key: string,
-  where: string
-): string | null {
-  const value = obj[key];
-  if (value === undefined || value === null) {
-    return null;
-  }
-  if (typeof value !== 'string') {
-    throw new ValidationError(
-      `${where}.${key} should be a string, got ${JSON.stringify(value)}`
-    );
-  }
-  return value;
 }
 
 /** One entry of `server_processes`; throws `ValidationError` naming the bad field. */
@@ -153,7 +109,9 @@ export function parseServerProcess(value: Json, index: number): IServerProcess {
       iconUrl: typeof iconUrl === 'string' && iconUrl ? iconUrl : null,
       rank: numOrNull(raw, 'rank', entryWhere)
     },
-    newBrowserTab: bool(value, 'new_browser_tab', where, true)
+    newBrowserTab: bool(value, 'new_browser_tab', where, true),
+    instances: bool(value, 'instances', where, false),
+    parameters: parseParameters(value['parameters'], `${where}.parameters`)
   };
 }
 
@@ -236,15 +194,35 @@ export function parseAppStatus(value: Json, where = 'server'): IAppStatus {
       `${where}.state ${JSON.stringify(state)} is not a known state`
     );
   }
+  const name = str(value, 'name', where);
+  const parameters = value['parameters'] ?? {};
+  if (!isObject(parameters)) {
+    throw new ValidationError(`${where}.parameters should be an object`);
+  }
+  const instance = value['instance'];
+  if (
+    instance !== undefined &&
+    instance !== null &&
+    typeof instance !== 'string'
+  ) {
+    throw new ValidationError(`${where}.instance should be a string or null`);
+  }
   return {
-    name: str(value, 'name', where),
+    name,
     state: state as AppState,
     pid: numOrNull(value, 'pid', where),
     port: numOrNull(value, 'port', where),
     unixSocket: strOrNull(value, 'unix_socket', where),
     startedAt: strOrNull(value, 'started_at', where),
     exitCode: numOrNull(value, 'exit_code', where),
-    url: str(value, 'url', where)
+    url: str(value, 'url', where),
+    app: str(value, 'app', where, splitName(name).app),
+    instance:
+      typeof instance === 'string' ? instance : splitName(name).instance,
+    parameters,
+    reason: strOrNull(value, 'reason', where),
+    stoppedAt: strOrNull(value, 'stopped_at', where),
+    idleTimeout: numOrNull(value, 'idle_timeout', where)
   };
 }
 
@@ -285,37 +263,4 @@ export function parseFailure(doc: Json, fallback: string): IFailure {
     ? doc['log_tail'].filter((l): l is string => typeof l === 'string')
     : [];
   return { message, exitCode, logTail: tail };
-}
-
-/**
- * The Running panel's short state for an app, e.g. "running" or "exited 3". It is the item's
- * detail, next to the title: it must stay readable at the panel's default width, so the pid,
- * port and socket go to the tooltip instead.
- */
-export function stateBadge(status: IAppStatus): string {
-  if (
-    (status.state === 'exited' || status.state === 'failed') &&
-    status.exitCode !== null
-  ) {
-    return `${status.state} ${status.exitCode}`;
-  }
-  return status.state;
-}
-
-/** The Running panel's tooltip: everything the badge leaves out. */
-export function statusTooltip(title: string, status: IAppStatus): string {
-  const parts = [`${title}: ${status.state}`];
-  if (status.exitCode !== null) {
-    parts.push(`exit code ${status.exitCode}`);
-  }
-  if (status.pid !== null) {
-    parts.push(`pid ${status.pid}`);
-  }
-  if (status.port !== null) {
-    parts.push(`port ${status.port}`);
-  }
-  if (status.unixSocket) {
-    parts.push(`socket ${status.unixSocket}`);
-  }
-  return parts.join(', ');
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { IOpenArgs } from './model';
 import {
+  instanceArgs,
   NEW_TAB_MARK,
   openLabel,
   resolveOpenArgs,
@@ -23,7 +24,8 @@ describe('restored tabs', () => {
     expect(restoreArgs(HELLO)).toEqual({
       id: 'hello',
       title: 'Hello',
-      newBrowserTab: false
+      newBrowserTab: false,
+      restored: true
     });
   });
 
@@ -67,6 +69,40 @@ describe('restored tabs', () => {
     ).toBe(true);
     expect(resolveOpenArgs({}, KNOWN, HERE)).toBeNull();
     expect(resolveOpenArgs({ id: 7 }, KNOWN, HERE)).toBeNull();
+  });
+});
+
+describe('instances', () => {
+  const BASE = 'http://127.0.0.1:8899/user/a/';
+  const TB: IOpenArgs = {
+    ...HELLO,
+    id: 'tb',
+    title: 'TensorBoard',
+    url: `${BASE}tb/lab`
+  };
+
+  it("open at <base_url><name>@<instance>/, whatever the app's path_info", () => {
+    expect(instanceArgs(BASE, TB, 'exp1')).toEqual({
+      ...TB,
+      id: 'tb@exp1',
+      title: 'TensorBoard (exp1)',
+      url: `${BASE}tb@exp1/`
+    });
+  });
+
+  it('resolve by name, so a restored instance tab opens on the current server', () => {
+    const known = new Map([['tb', TB]]);
+    const stored = {
+      id: 'tb@exp1',
+      title: 'TensorBoard (exp1)',
+      url: 'http://127.0.0.1:8888/tb@exp1/'
+    };
+    expect(resolveOpenArgs(stored, known, HERE, BASE)?.url).toBe(
+      `${BASE}tb@exp1/`
+    );
+    // Not an instance name, or not an app this server lists: nothing to open.
+    expect(resolveOpenArgs({ id: 'tb@a/b' }, known, HERE, BASE)).toBeNull();
+    expect(resolveOpenArgs({ id: 'gone@x' }, known, HERE, BASE)).toBeNull();
   });
 });
 

@@ -9,7 +9,8 @@
  * Pure functions on plain data, unit-tested without a browser.
  */
 
-import { IOpenArgs } from './model';
+import { IOpenArgs, joinUrl } from './model';
+import { INSTANCE_NAME, joinName, splitName } from './names';
 
 const LEGACY_ID = /^server-proxy:/;
 
@@ -29,13 +30,43 @@ export function openLabel(
   return newBrowserTab && inLab ? `${title}${NEW_TAB_MARK}` : title;
 }
 
-/** What a Lab tab stores in the workspace to be reopened: never its URL. */
+/**
+ * Marks the open command's arguments of a tab restored from a workspace: it opens directly,
+ * without the launch dialog popping up as the page loads (a refused start shows why in the tab).
+ */
+export const RESTORED = 'restored';
+
+/** What a Lab tab stores in the workspace to be reopened: its app's name, never its URL. */
 export function restoreArgs(args: IOpenArgs): {
   id: string;
   title: string;
   newBrowserTab: boolean;
+  restored: true;
 } {
-  return { id: args.id, title: args.title, newBrowserTab: false };
+  return {
+    id: args.id,
+    title: args.title,
+    newBrowserTab: false,
+    [RESTORED]: true
+  };
+}
+
+/**
+ * The arguments that open an instance of an app (`tb@exp1`): its URL is
+ * `<base_url><name>@<instance>/` (the contract's instance path), its title names the instance.
+ */
+export function instanceArgs(
+  baseUrl: string,
+  app: IOpenArgs,
+  instance: string
+): IOpenArgs {
+  const name = joinName(app.id, instance);
+  return {
+    ...app,
+    id: name,
+    title: `${app.title} (${instance})`,
+    url: joinUrl(baseUrl, `${name}/`)
+  };
 }
 
 /**
@@ -46,14 +77,18 @@ export function restoreArgs(args: IOpenArgs): {
 export function resolveOpenArgs(
   raw: Readonly<Record<string, unknown>>,
   known: ReadonlyMap<string, IOpenArgs>,
-  origin: string
+  origin: string,
+  baseUrl: string = origin
 ): IOpenArgs | null {
   const given = typeof raw['id'] === 'string' ? raw['id'] : null;
   if (!given) {
     return null;
   }
   // 4.x's ids carry a `server-proxy:` prefix (its saved workspaces have them).
-  const app = known.get(given) ?? known.get(given.replace(LEGACY_ID, ''));
+  const app =
+    known.get(given) ??
+    known.get(given.replace(LEGACY_ID, '')) ??
+    instanceOf(given, known, baseUrl);
   const url = app?.url ?? sameOriginUrl(raw['url'], origin);
   if (!url) {
     return null;
@@ -69,6 +104,20 @@ export function resolveOpenArgs(
         : (app?.newBrowserTab ?? true),
     category: app?.category ?? 'Notebook'
   };
+}
+
+/** The args of an instance (`tb@exp1`) of a known app, or undefined. */
+function instanceOf(
+  name: string,
+  known: ReadonlyMap<string, IOpenArgs>,
+  baseUrl: string
+): IOpenArgs | undefined {
+  const { app, instance } = splitName(name);
+  const args = known.get(app);
+  if (!args || instance === null || !INSTANCE_NAME.test(instance)) {
+    return undefined;
+  }
+  return instanceArgs(baseUrl, args, instance);
 }
 
 function sameOriginUrl(url: unknown, origin: string): string | null {

@@ -1,25 +1,32 @@
 /**
  * A Lab tab for an app: shows "starting…", asks the server to start the app, then loads it in
  * an iframe; if the app cannot start, shows why (message, exit code, log tail).
+ *
+ * The first start may be the launch dialog's (with parameters): if the server refuses it
+ * (400, nothing started), the tab closes and `started` rejects, so the dialog can ask again.
  */
 
 import { IFrame, MainAreaWidget } from '@jupyterlab/apputils';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { ServerProxyClient } from '../client';
+import { ServerProxyClient, StartFailed } from '../client';
 import { iconFor, NAMESPACE } from '../icons';
 import { IOpenArgs } from '../model';
 import { failureParts, text } from './dom';
 
 export class AppFrame extends MainAreaWidget<Panel> {
   readonly frame: IFrame;
-  /** Settles when the first start has answered (the app is up, or its failure is shown). */
+  /**
+   * Settles when the first start has answered (the app is up, or its failure is shown);
+   * rejects with the `StartFailed` of a refused launch (the tab is closed then).
+   */
   readonly started: Promise<void>;
   private readonly status: HTMLDivElement;
 
   constructor(
     readonly args: IOpenArgs,
-    private readonly client: ServerProxyClient
+    private readonly client: ServerProxyClient,
+    launch?: () => Promise<unknown>
   ) {
     const content = new Panel();
     content.addClass('jp-ServerProxy-app');
@@ -46,18 +53,22 @@ export class AppFrame extends MainAreaWidget<Panel> {
     this.frame.addClass('jp-ServerProxy-frame');
     this.frame.hide();
     content.addWidget(this.frame);
-    this.started = this.load();
+    this.started = this.load(false, launch);
   }
 
-  /** (Re)load: start the app through the API, then point the iframe at it. */
-  async load(restart = false): Promise<void> {
+  /** (Re)load: start the app through the API (or `launch`), then point the iframe at it. */
+  async load(restart = false, launch?: () => Promise<unknown>): Promise<void> {
     this.frame.hide();
     this.status.hidden = false;
     this.status.className = 'jp-ServerProxy-status';
     this.status.replaceChildren(text('p', `Starting ${this.args.title}…`));
     try {
-      await this.client.start(this.args.id, restart);
+      await (launch ? launch() : this.client.start(this.args.id, restart));
     } catch (error) {
+      if (launch && error instanceof StartFailed && error.refused) {
+        this.dispose();
+        throw error;
+      }
       this.showFailure(error);
       return;
     }

@@ -1,0 +1,121 @@
+"""The Running panel keeps history (issue 14 item 7), in chromium: an app that exited stays
+listed with its exit code on a line of its own, its log one click away, and Start brings it
+back; nothing in the item is cut off at the panel's default width."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS, lab_server
+from tests.conftest import JupyterServer, alive, wait_until
+from tests.conftest import lifecycle as api
+
+pytestmark = pytest.mark.browser
+
+#: An app that serves until it is asked for /quit, then says why and exits with code 1.
+QUITTER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b"up")
+        if self.path.endswith("/quit"):
+            print("quitting: out of memory", flush=True)
+            sys.exit(1)
+    def log_message(self, *a):
+        pass
+class S(http.server.HTTPServer):
+    def handle_error(self, request, client_address):
+        raise
+print("quitter serving", flush=True)
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+CONFIG = f"""
+import sys
+c.ServerProxy.servers = {{
+    "quitter": {{
+        "command": [sys.executable, "-c", {QUITTER!r}, "{{port}}"],
+        "timeout": 20,
+        "new_browser_tab": False,
+        "launcher_entry": {{"title": "Quitter"}},
+    }},
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    s = lab_server(tmp_path_factory.mktemp("lab"), CONFIG)
+    yield s
+    s.stop()
+
+
+def start(server: JupyterServer, name: str) -> dict[str, Any]:
+    req = urllib.request.Request(
+        server.url(f"server-proxy/api/servers/{name}"), method="POST", headers=server.auth
+    )
+    urllib.request.urlopen(req, timeout=60).close()
+    status: dict[str, Any] = api(server, name)  # type: ignore[assignment]
+    return status
+
+
+def test_exited_app_stays_listed_with_exit_code_and_log(page: Any, lab: JupyterServer) -> None:
+    """An app that exits with code 1 stays in the Running panel as "exited (code 1)", under
+    its title and readable at the panel's default width; Show log opens what it printed
+    before it exited; Start runs it again."""
+    first = start(lab, "quitter")
+    assert first["state"] == "running" and alive(first["pid"])
+    try:
+        urllib.request.urlopen(lab.url("quitter/quit") + f"?token={lab.token}", timeout=30).close()
+    except urllib.error.URLError:
+        pass  # the app may go before its answer is relayed: its exit is what counts
+    wait_until(lambda: api(lab, "quitter")["state"] == "exited", "the app to exit")
+
+    page.goto(lab.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={lab.token}"))
+    page.locator("[data-id='jp-running-sessions']").first.click()
+    item = page.locator(".jp-ServerProxy-runningItem", has_text="Quitter").first
+    item.wait_for(timeout=60_000)
+    label = item.locator(".jp-RunningSessions-itemLabel").first
+    state = item.locator(".jp-RunningSessions-itemDetail").first
+    assert label.inner_text() == "Quitter"
+    assert state.inner_text() == "exited (code 1)"
+    # Its own line, under the title, and neither cut off at the default width.
+    label_box, state_box = label.bounding_box(), state.bounding_box()
+    assert label_box is not None and state_box is not None
+    assert state_box["y"] >= label_box["y"] + label_box["height"] - 1, (label_box, state_box)
+    for part in (label, state):
+        assert part.evaluate("e => e.scrollWidth <= e.clientWidth"), part.inner_text()
+    assert "exit code" not in (label.get_attribute("title") or "")  # said once, on the line
+    # An ended app has nothing to stop.
+    assert item.locator(".jp-RunningSessions-itemShutdown").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "running-history.png"))
+
+    item.locator(".jp-ServerProxy-showLog").first.click()
+    page.wait_for_function(
+        "() => document.querySelector('.jp-ServerProxy-log pre')"
+        "?.textContent.includes('quitting: out of memory')",
+        timeout=30_000,
+    )
+
+    item.locator(".jp-ServerProxy-start").first.click()
+    wait_until(lambda: api(lab, "quitter")["state"] == "running", "Start to run it again")
+    second = api(lab, "quitter")["pid"]
+    assert second != first["pid"] and alive(second)
+    page.locator(
+        ".jp-ServerProxy-runningItem .jp-RunningSessions-itemDetail", has_text="running"
+    ).first.wait_for(timeout=30_000)
+
+    # Stopped by the user: still listed, as "stopped", with its log.
+    item.locator(".jp-RunningSessions-itemShutdown").first.click()
+    wait_until(lambda: api(lab, "quitter")["state"] == "stopped", "stop")
+    page.locator(
+        ".jp-ServerProxy-runningItem .jp-RunningSessions-itemDetail", has_text="stopped"
+    ).first.wait_for(timeout=30_000)
+    assert not alive(second)
