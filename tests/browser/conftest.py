@@ -50,20 +50,26 @@ def local_labextension_config(root: Path) -> str:
 
 
 def lab_server(
-    root: Path, config: str, app: str = "jupyterlab", base_url: str = "/"
+    root: Path,
+    config: str,
+    app: str = "jupyterlab",
+    base_url: str = "/",
+    workspaces: Path | None = None,
 ) -> JupyterServer:
-    """A Lab (or Notebook/nbclassic) server with isolated settings and no news popup."""
+    """A Lab (or Notebook/nbclassic) server with isolated settings and no news popup; its
+    saved workspaces in ``root/workspaces``, or in ``workspaces`` (another server's)."""
     settings = root / "settings"
     notification = settings / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True, exist_ok=True)
     (notification / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False})
     )
-    (root / "workspaces").mkdir(parents=True, exist_ok=True)
+    workspaces = workspaces or root / "workspaces"
+    workspaces.mkdir(parents=True, exist_ok=True)
     args = (
         [
             f"--LabApp.user_settings_dir={settings}",
-            f"--LabApp.workspaces_dir={root / 'workspaces'}",
+            f"--LabApp.workspaces_dir={workspaces}",
         ]
         if app in ("jupyterlab", "notebook")
         else []

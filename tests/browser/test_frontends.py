@@ -221,32 +221,30 @@ def test_new_menu_lists_apps(page: Any, app: str, tmp_path: Path) -> None:
 def test_restored_tab_opens_the_app_on_the_current_server(
     page: Any, lab: JupyterServer, tmp_path: Path
 ) -> None:
-    """A Lab tab restored from a workspace saved on another server (another port) loads the
-    app from the server Lab talks to now, never the stored server's URL."""
+    """A Lab tab restored from a workspace saved on another server (another port, the same
+    workspaces directory) loads the app from the server Lab talks to now, never the stored
+    server's URL; the workspace stores the app's name, no URL."""
     name = f"w{uuid.uuid4().hex[:8]}"
     page.goto(lab.url(f"lab/workspaces/{name}?reset&token={lab.token}"))
     page.locator(".jp-LauncherCard", has_text="Hello").first.click()
     page.frame_locator(".jp-ServerProxy-app iframe").first.locator("#path").wait_for(timeout=60_000)
+    workspaces = lab.root / "workspaces"
 
     def saved() -> dict[str, Any] | None:
-        req = urllib.request.Request(lab.url(f"lab/api/workspaces/{name}"), headers=lab.auth)
-        with urllib.request.urlopen(req, timeout=30) as r:
-            doc: dict[str, Any] = json.loads(r.read())
-        return doc if "server-proxy:hello" in doc.get("data", {}) else None
+        for path in workspaces.glob("*.jupyterlab-workspace"):
+            doc: dict[str, Any] = json.loads(path.read_text())
+            if doc["metadata"]["id"] == name and "server-proxy:hello" in doc.get("data", {}):
+                return doc
+        return None
 
     wait_until(lambda: saved() is not None, "Lab to save the workspace with the app's tab")
     workspace = saved()
     assert workspace is not None
-    other = lab_server(tmp_path, CONFIG)
+    stored = workspace["data"]["server-proxy:hello"]["data"]
+    assert stored == {"id": "hello", "title": "Hello", "newBrowserTab": False, "restored": True}
+    other = lab_server(tmp_path, CONFIG, workspaces=workspaces)
     try:
         assert other.port != lab.port
-        req = urllib.request.Request(
-            other.url(f"lab/api/workspaces/{name}"),
-            data=json.dumps(workspace).encode(),
-            method="PUT",
-            headers={**other.auth, "Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(req, timeout=30).close()
         page.goto(other.url(f"lab/workspaces/{name}?token={other.token}"))
         frame = page.locator(".jp-ServerProxy-app iframe").first
         frame.wait_for(state="attached", timeout=60_000)
