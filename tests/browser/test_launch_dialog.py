@@ -205,3 +205,52 @@ def test_new_instance_with_parameters(page: Any, lab: JupyterServer) -> None:
     app_item = page.locator(".jp-ServerProxy-runningItem", has_text="Greeter").first
     app_item.locator(".jp-ServerProxy-runningItem", has_text="exp1").first.wait_for(timeout=30_000)
     wait_until(lambda: api(lab, "greeter@exp1")["state"] == "running", "the instance")  # type: ignore[index]
+
+
+def test_new_instance_dialog_posts_to_the_instance(page: Any, lab: JupyterServer) -> None:
+    """Without the server side: "New Instance of Param App…" (servers-info rewritten to allow
+    instances) asks for a valid instance name, POSTs the parameters to
+    ``paramapp@<instance>`` and opens ``<base_url>paramapp@<instance>/`` in a Lab tab."""
+    posted: list[tuple[str, Any]] = []
+
+    def servers_info(route: Any) -> None:
+        response = route.fetch()
+        doc = response.json()
+        for entry in doc["server_processes"]:
+            if entry["name"] == "paramapp":
+                entry["parameters"] = GREETING_SCHEMA
+                entry["instances"] = True
+        route.fulfill(response=response, json=doc)
+
+    def instance(route: Any) -> None:
+        request = route.request
+        path = request.url.split("?")[0].rsplit("/", 1)[1]
+        if request.method == "POST":
+            posted.append((path, json.loads(request.post_data or "null")))
+        route.fulfill(json={"name": path, "state": "running", "url": f"/{path}/"})
+
+    page.route(re.compile(r".*/server-proxy/servers-info(\?.*)?$"), servers_info)
+    page.route(re.compile(r".*/server-proxy/api/servers/paramapp@[^/]*(\?.*)?$"), instance)
+    open_lab(page, lab)
+    page.locator(".jp-LauncherCard", has_text="Param App").first.wait_for(timeout=60_000)
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("New Instance of Param App")
+    page.locator(".lm-CommandPalette-item", has_text="New Instance of Param App").first.click()
+    dialog = page.locator(".jp-Dialog").first
+    dialog.wait_for(timeout=30_000)
+    assert "New instance of Param App" in dialog.inner_text()
+    launch = dialog.locator(".jp-Dialog-button.jp-mod-accept")
+    assert field(page, "@instance").input_value() == "2"  # a free name is suggested
+    field(page, "@instance").fill("not ok!")
+    dialog.locator(".jp-ServerProxy-fieldError", has_text="1 to 32").wait_for()
+    assert launch.is_disabled()
+    field(page, "@instance").fill("exp1")
+    field(page, "greeting").fill("hi; $(id)")
+    launch.click()
+    page.wait_for_function(
+        "() => document.querySelector('.jp-ServerProxy-app iframe')?.src", timeout=60_000
+    )
+    src = page.locator(".jp-ServerProxy-app iframe").first.get_attribute("src")
+    assert src == lab.url("paramapp@exp1/")
+    assert posted == [("paramapp@exp1", {"parameters": {"greeting": "hi; $(id)"}})]
+    assert page.locator(".lm-TabBar-tab", has_text="Param App (exp1)").count() == 1
