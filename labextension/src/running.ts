@@ -22,6 +22,7 @@ import { iconFor } from './icons';
 import { IAppStatus, IServerProcess, ValidationError } from './model';
 import {
   appGroups,
+  endedBadly,
   IAppGroup,
   isLive,
   ran,
@@ -128,7 +129,9 @@ export class RunningApps implements IRunningSessions.IManager {
       label: () => label,
       labelTitle: () => statusTooltip(this.title(status.name), status),
       detail: () => stateText(status),
-      className: `jp-ServerProxy-runningItem jp-mod-${status.state}`,
+      className: `jp-ServerProxy-runningItem jp-mod-${status.state}${
+        endedBadly(status) ? ' jp-mod-failure' : ''
+      }`,
       context: `server-proxy:${status.name}`,
       open: () => void this.commands.execute(CommandIDs.open, args)
     };

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
 import { IAppStatus, parseAppStatus } from './model';
-import { appGroups, ran, stateText, statusTooltip } from './status-text';
+import {
+  appGroups,
+  endedBadly,
+  ran,
+  stateText,
+  statusTooltip
+} from './status-text';
 
 /** An app entry as the contract shapes it, with `fields` over a stopped, never-run app. */
 function status(fields: Record<string, unknown>): IAppStatus {
@@ -81,6 +87,18 @@ describe('stateText', () => {
     expect(
       statusTooltip('Hello', status({ state: 'exited', exit_code: 1 }))
     ).toBe('Hello: exited (code 1)');
+  });
+});
+
+describe('endedBadly', () => {
+  it('marks exits and failures, not stops', () => {
+    expect(endedBadly(status({ state: 'exited', exit_code: 0 }))).toBe(true);
+    expect(endedBadly(status({ reason: 'exited', exit_code: 1 }))).toBe(true);
+    expect(endedBadly(status({ state: 'failed' }))).toBe(true);
+    expect(endedBadly(status({ reason: 'crash-loop' }))).toBe(true);
+    expect(endedBadly(status({ reason: 'idle' }))).toBe(false);
+    expect(endedBadly(status({ reason: 'user' }))).toBe(false);
+    expect(endedBadly(status({ state: 'running' }))).toBe(false);
   });
 });
 

@@ -61,6 +61,16 @@ export function ran(status: IAppStatus): boolean {
   );
 }
 
+/** Whether it ended on its own or could not start (shown in the error colour). */
+export function endedBadly(status: IAppStatus): boolean {
+  return (
+    status.state === 'exited' ||
+    status.state === 'failed' ||
+    (status.state === 'stopped' &&
+      ['exited', 'crash-loop', 'start-failed'].includes(status.reason ?? ''))
+  );
+}
+
 /** Whether it is up or coming up: what Stop applies to, and Restart rather than Start. */
 export function isLive(status: IAppStatus): boolean {
   return status.state === 'running' || status.state === 'starting';

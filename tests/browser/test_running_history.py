@@ -4,6 +4,7 @@ back; nothing in the item is cut off at the panel's default width."""
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -119,3 +120,115 @@ def test_exited_app_stays_listed_with_exit_code_and_log(page: Any, lab: JupyterS
         ".jp-ServerProxy-runningItem .jp-RunningSessions-itemDetail", has_text="stopped"
     ).first.wait_for(timeout=30_000)
     assert not alive(second)
+
+
+def entry(name: str, **fields: Any) -> dict[str, Any]:
+    """An app entry of the lifecycle API as the issue 14 contract shapes it."""
+    app, _, instance = name.partition("@")
+    doc: dict[str, Any] = {
+        "name": name,
+        "app": app,
+        "instance": instance or None,
+        "parameters": {},
+        "state": "stopped",
+        "reason": None,
+        "stopped_at": None,
+        "restart": "on-request",
+        "idle_timeout": 0,
+        "pid": None,
+        "port": None,
+        "unix_socket": None,
+        "started_at": None,
+        "exit_code": None,
+        "command": [],
+        "url": f"/{name}/",
+    }
+    doc.update(fields)
+    return doc
+
+
+ENDED = "2026-12-03T10:00:00+00:00"
+#: What a server with the contract's server side lists: an app that exited, one given up on
+#: after a crash loop, and an app whose default instance never ran with two instances.
+CONTRACT_LIST = {
+    "servers": [
+        entry("quitter", reason="exited", exit_code=1, stopped_at=ENDED),
+        entry("crashy", state="failed", reason="crash-loop", exit_code=2, stopped_at=ENDED),
+        entry("greeter"),
+        entry(
+            "greeter@exp2",
+            reason="idle",
+            idle_timeout=1800,
+            exit_code=-15,
+            stopped_at=ENDED,
+            parameters={"greeting": "bye"},
+        ),
+        entry(
+            "greeter@exp1",
+            state="running",
+            pid=4242,
+            port=41000,
+            started_at=ENDED,
+            parameters={"greeting": "hi"},
+        ),
+    ]
+}
+
+
+def test_panel_shows_the_contracts_states_and_instances(page: Any, lab: JupyterServer) -> None:
+    """With the lifecycle list of a server that has the contract's server side (answered in
+    the browser: no server here has it yet), the panel says "failed: crash loop" and "stopped
+    after idle", lists instances under their app (sorted, each with its state) and offers
+    New instance… for an app that allows them; no line is cut off at the default width."""
+
+    def servers_info(route: Any) -> None:
+        response = route.fetch()
+        doc = response.json()
+        doc["server_processes"] += [
+            {"name": "crashy", "launcher_entry": {"title": "Crashy"}},
+            {"name": "greeter", "launcher_entry": {"title": "Greeter"}, "instances": True},
+        ]
+        route.fulfill(response=response, json=doc)
+
+    page.route(re.compile(r".*/server-proxy/servers-info(\?.*)?$"), servers_info)
+    page.route(
+        re.compile(r".*/server-proxy/api/servers/(\?.*)?$"),
+        lambda route: route.fulfill(json=CONTRACT_LIST),
+    )
+    page.goto(lab.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={lab.token}"))
+    page.locator("[data-id='jp-running-sessions']").first.click()
+    greeter = page.locator(".jp-ServerProxy-runningItem", has_text="Greeter").first
+    greeter.locator(".jp-ServerProxy-newInstance").first.wait_for(timeout=60_000)
+
+    def lines(item: Any) -> tuple[str, str]:
+        label = item.locator(":scope > .jp-RunningSessions-itemLabel")
+        detail = item.locator(":scope > .jp-RunningSessions-itemDetail")
+        for part in (label, detail):
+            assert part.evaluate("e => e.scrollWidth <= e.clientWidth"), part.inner_text()
+        return label.inner_text(), detail.inner_text()
+
+    items = page.locator(".jp-ServerProxy-runningItem")
+    seen = [lines(items.nth(i)) for i in range(items.count())]
+    assert seen == [
+        ("Quitter", "exited (code 1)"),
+        ("Crashy", "failed: crash loop"),
+        ("Greeter", "not started"),
+        ("exp1", "running"),
+        ("exp2", "stopped after idle"),
+    ], seen
+    # Instances sit under their app's item; the tooltip has what the line leaves out.
+    exp2 = greeter.locator(".jp-ServerProxy-runningItem", has_text="exp2").first
+    tooltip = exp2.locator(":scope > .jp-RunningSessions-itemLabel").get_attribute("title")
+    assert tooltip is not None and "no traffic for 30 min" in tooltip
+    assert "parameters: greeting=bye" in tooltip
+    # Stop only for what runs.
+    exp1 = greeter.locator(".jp-ServerProxy-runningItem", has_text="exp1").first
+    assert exp1.locator(":scope > .jp-RunningSessions-itemShutdown").count() == 1
+    assert exp2.locator(":scope > .jp-RunningSessions-itemShutdown").count() == 0
+    # For the picture, only this section open (the others collapsed).
+    for title in page.locator("#jp-running-sessions .lm-AccordionPanel-title").all():
+        if "server apps" not in title.inner_text().lower():
+            title.click()
+    page.locator(".jp-ServerProxy-newInstance").first.wait_for()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#jp-running-sessions").screenshot(path=str(SCREENSHOTS / "running-instances.png"))
