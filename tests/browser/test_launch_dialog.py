@@ -15,6 +15,7 @@ import re
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,6 +138,8 @@ def test_dialog_checks_sends_and_shows_a_refusal(page: Any, lab: JupyterServer) 
     field(page, "workers").fill("9")
     dialog.locator(".jp-ServerProxy-fieldError", has_text="workers must be at most 8").wait_for()
     assert launch.is_disabled()
+    field(page, "workers").fill("two")
+    dialog.locator(".jp-ServerProxy-fieldError", has_text="workers must be a number").wait_for()
     field(page, "workers").fill("3")
     field(page, "level").select_option(label="b")
     field(page, "debug").check()
@@ -254,3 +257,68 @@ def test_new_instance_dialog_posts_to_the_instance(page: Any, lab: JupyterServer
     assert src == lab.url("paramapp@exp1/")
     assert posted == [("paramapp@exp1", {"parameters": {"greeting": "hi; $(id)"}})]
     assert page.locator(".lm-TabBar-tab", has_text="Param App (exp1)").count() == 1
+
+
+def test_notebook_new_menu_asks_then_opens_a_new_tab(page: Any, tmp_path: Path) -> None:
+    """In Notebook 7 (every app opens in a new browser tab), the New menu's entry of an app
+    with parameters asks for them; a refused start closes the tab it opened and brings the
+    dialog back with the server's message; the accepted start opens the app in a new tab."""
+    s = lab_server(tmp_path, CONFIG, app="notebook")
+    posted: list[Any] = []
+
+    def servers_info(route: Any) -> None:
+        response = route.fetch()
+        doc = response.json()
+        for entry in doc["server_processes"]:
+            if entry["name"] == "paramapp":
+                entry["parameters"] = GREETING_SCHEMA
+        route.fulfill(response=response, json=doc)
+
+    def start(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        posted.append(json.loads(route.request.post_data or "null"))
+        if len(posted) == 1:
+            route.fulfill(
+                status=400,
+                json={
+                    "status": 400,
+                    "title": "Bad Request",
+                    "message": "parameter 'greeting' is rude",
+                },
+            )
+        else:
+            route.continue_()
+
+    try:
+        page.context.route(re.compile(r".*/server-proxy/servers-info(\?.*)?$"), servers_info)
+        page.context.route(re.compile(r".*/server-proxy/api/servers/paramapp(\?.*)?$"), start)
+        page.goto(s.url(f"tree?token={s.token}"))
+        page.get_by_role("menuitem", name="New").first.click()
+        page.get_by_role("menuitem", name="Param App").first.click()
+        dialog = page.locator(".jp-Dialog").first
+        dialog.wait_for(timeout=60_000)
+        assert field(page, "greeting").input_value() == "hello"
+        field(page, "greeting").fill("go away")
+        with page.context.expect_page() as first_tab:
+            dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        first_tab.value.wait_for_event("close", timeout=30_000)
+        message = page.locator(".jp-Dialog .jp-ServerProxy-launchMessage").first
+        message.wait_for(timeout=30_000)
+        assert message.inner_text() == "parameter 'greeting' is rude"
+        field(page, "greeting").fill("hi")
+        with page.context.expect_page() as second_tab:
+            page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+        popup = second_tab.value
+        popup.wait_for_url(re.compile(r".*/paramapp/$"), timeout=60_000)
+        popup.wait_for_function(
+            'document.body && document.body.innerText.includes(\'"path": "/"\')',
+            timeout=60_000,
+        )
+        assert posted == [
+            {"parameters": {"greeting": "go away"}},
+            {"parameters": {"greeting": "hi"}},
+        ]
+    finally:
+        s.stop()

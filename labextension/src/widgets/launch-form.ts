@@ -154,13 +154,12 @@ export class LaunchForm extends Widget {
       select.value = typeof value === 'string' ? value : '';
       return select;
     }
+    // Numbers too are text fields (with a numeric keyboard): a number field hides what was
+    // typed when it is not a number, and is :invalid behind the checker's back.
     const input = document.createElement('input');
-    if (p.type === 'string') {
-      input.type = 'text';
-    } else {
-      // `any`: no native step rule to make the field :invalid behind the checker's back.
-      input.type = 'number';
-      input.step = 'any';
+    input.type = 'text';
+    if (p.type !== 'string') {
+      input.inputMode = p.type === 'integer' ? 'numeric' : 'decimal';
     }
     input.value = typeof value === 'string' ? value : '';
     return input;
