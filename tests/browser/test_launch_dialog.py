@@ -54,6 +54,7 @@ c.ServerProxy.servers = {{
         "command": [sys.executable, {ECHO!r}, "--port", "{{port}}"],
         "timeout": 20,
         "new_browser_tab": False,
+        "parameters": {SCHEMA!r},
         "launcher_entry": {{"title": "Param App"}},
     }},
     "greeter": {{
@@ -95,7 +96,7 @@ def test_dialog_checks_sends_and_shows_a_refusal(page: Any, lab: JupyterServer) 
         response = route.fetch()
         doc = response.json()
         for entry in doc["server_processes"]:
-            if entry["name"] == "paramapp":
+            if entry["name"] == "paramapp" and entry.get("parameters") is None:
                 entry["parameters"] = SCHEMA
         route.fulfill(response=response, json=doc)
 
@@ -270,8 +271,8 @@ def test_notebook_new_menu_asks_then_opens_a_new_tab(page: Any, tmp_path: Path) 
         response = route.fetch()
         doc = response.json()
         for entry in doc["server_processes"]:
-            if entry["name"] == "paramapp":
-                entry["parameters"] = GREETING_SCHEMA
+            if entry["name"] == "paramapp" and entry.get("parameters") is None:
+                entry["parameters"] = SCHEMA
         route.fulfill(response=response, json=doc)
 
     def start(route: Any) -> None:
@@ -285,7 +286,7 @@ def test_notebook_new_menu_asks_then_opens_a_new_tab(page: Any, tmp_path: Path) 
                 json={
                     "status": 400,
                     "title": "Bad Request",
-                    "message": "parameter 'greeting' is rude",
+                    "message": "parameter 'logdir' is not allowed",
                 },
             )
         else:
@@ -299,15 +300,15 @@ def test_notebook_new_menu_asks_then_opens_a_new_tab(page: Any, tmp_path: Path) 
         page.get_by_role("menuitem", name="Param App").first.click()
         dialog = page.locator(".jp-Dialog").first
         dialog.wait_for(timeout=60_000)
-        assert field(page, "greeting").input_value() == "hello"
-        field(page, "greeting").fill("go away")
+        assert field(page, "logdir").input_value() == "/tmp/logs"
+        field(page, "logdir").fill("/root")
         with page.context.expect_page() as first_tab:
             dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
-        first_tab.value.wait_for_event("close", timeout=30_000)
         message = page.locator(".jp-Dialog .jp-ServerProxy-launchMessage").first
         message.wait_for(timeout=30_000)
-        assert message.inner_text() == "parameter 'greeting' is rude"
-        field(page, "greeting").fill("hi")
+        assert message.inner_text() == "parameter 'logdir' is not allowed"
+        assert first_tab.value.is_closed()  # closed before the dialog came back
+        field(page, "logdir").fill("/data")
         with page.context.expect_page() as second_tab:
             page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
         popup = second_tab.value
@@ -316,9 +317,10 @@ def test_notebook_new_menu_asks_then_opens_a_new_tab(page: Any, tmp_path: Path) 
             'document.body && document.body.innerText.includes(\'"path": "/"\')',
             timeout=60_000,
         )
+        defaults = {"workers": 2, "debug": False}
         assert posted == [
-            {"parameters": {"greeting": "go away"}},
-            {"parameters": {"greeting": "hi"}},
+            {"parameters": {"logdir": "/root", **defaults}},
+            {"parameters": {"logdir": "/data", **defaults}},
         ]
     finally:
         s.stop()
