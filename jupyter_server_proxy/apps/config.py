@@ -37,8 +37,10 @@ from traitlets.config import Configurable
 
 from ..core.allowlist import allowlist_of
 from ..core.publicurl import BadPublicURL, check_public_url
+from ..core.tls import BadTls, parse_upstream_tls
 from ..transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from ..transport.loopback import refusal as congestion_control_refusal
+from ..transport.tls import client_context
 from .specs import ServerSpec
 from .validation import SpecError, validate_spec
 
@@ -175,6 +177,17 @@ class ServerProxy(Configurable):
         unknown, and those give absolute paths (``/user/alice/proxy/{port}/``) instead.""",
     ).tag(config=True)
 
+    upstream_tls = Dict(
+        {},
+        help="""TLS to backends reached through ``/proxy/<host>:<port>/`` and
+        ``/proxy/<port>/`` (host ``localhost``), by host: ``{"host:port" or "host": tls}``,
+        where ``tls`` is ``True`` (the system's CAs, the host's name checked) or a dict with
+        ``verify`` (default True), ``ca_file``, ``cert_file`` and ``key_file`` (a client
+        certificate) and ``server_hostname``, as an app's ``tls`` key. ``host:port`` wins over
+        ``host``. Only this setting decides: a URL cannot choose TLS. A bad entry stops the
+        server, naming it.""",
+    ).tag(config=True)
+
     @default("host_allowlist")
     def _default_host_allowlist(self) -> list[str]:
         return ["localhost", "127.0.0.1"]
@@ -188,6 +201,19 @@ class ServerProxy(Configurable):
             for problem in allowlist_of(value).problems:
                 logging.getLogger("jupyter_server_proxy").error("%s", problem)
         return value
+
+    @validate("upstream_tls")
+    def _valid_upstream_tls(self, proposal: dict[str, Any]) -> Any:
+        # A bad entry is an error, not an entry left out: leaving it out would send that
+        # host's traffic in the clear.
+        try:
+            for settings in parse_upstream_tls(proposal["value"]).values():
+                client_context(settings)
+        except BadTls as e:
+            raise TraitError(f"ServerProxy.{e}") from e
+        except (OSError, ValueError) as e:  # a file that does not load (ssl.SSLError too)
+            raise TraitError(f"ServerProxy.upstream_tls: a file does not load: {e}") from e
+        return proposal["value"]
 
     @validate("loopback_congestion_control")
     def _known_congestion_control(self, proposal: dict[str, Any]) -> str:

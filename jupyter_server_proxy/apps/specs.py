@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.tls import TlsSettings
+
 #: A callable that receives the arguments it names (``port``, ``unix_socket``, ``base_url``, ...).
 AskingCallable = Callable[..., Any]
 
@@ -221,6 +223,18 @@ class ServerSpec:
             since="5.0",
         ),
     )
+    tls: TlsSettings | None = field(
+        default=None,
+        metadata=_doc(
+            "bool or dict",
+            "Reach the app over TLS (HTTPS, WSS): ``True`` (the system's CAs, the name "
+            "``localhost`` checked), or a dict with ``verify`` (default True), ``ca_file`` (the "
+            "CAs to trust), ``cert_file`` and ``key_file`` (a client certificate) and "
+            "``server_hostname`` (the name to check). Files must exist when the config is read.",
+            since="5.0",
+            default="False",
+        ),
+    )
     #: Where the spec came from: "config" or "plugin <entry point name> (<module:attr>)".
     source: str = "config"
 
@@ -245,5 +259,6 @@ KNOWN_KEYS = frozenset(
         "ready_path",
         "ready_statuses",
         "log_lines",
+        "tls",
     }
 )

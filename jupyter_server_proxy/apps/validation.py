@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.tls import BadTls, TlsSettings, parse_tls
+from ..transport.tls import client_context
 from .specs import KNOWN_KEYS, LauncherEntry, ServerSpec
 
 
@@ -45,6 +47,21 @@ def _bool(app: str, raw: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise SpecError(app, key, value, "True or False")
     return value
+
+
+def _tls(app: str, value: Any) -> TlsSettings | None:
+    """The ``tls`` key, its files loaded once so that a bad one is reported now, not on the
+    first request."""
+    try:
+        settings = parse_tls(value)
+    except BadTls as e:
+        raise SpecError(app, e.where, e.value, e.expected) from e
+    if settings is not None:
+        try:
+            client_context(settings)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            raise SpecError(app, "tls", value, f"files that load ({e})") from e
+    return settings
 
 
 def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSpec, list[str]]:
@@ -158,6 +175,8 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 1:
         raise SpecError(name, "log_lines", log_lines, "an integer >= 1")
 
+    tls = _tls(name, raw.get("tls"))
+
     spec = ServerSpec(
         name=name,
         command=command if callable(command) else tuple(command),
@@ -177,6 +196,7 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         ready_path=ready_path,
         ready_statuses=tuple(statuses),
         log_lines=log_lines,
+        tls=tls,
         source=source,
     )
     return spec, warnings

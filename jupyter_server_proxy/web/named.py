@@ -65,7 +65,10 @@ class SuperviseAndProxyHandler(ProxyHandler):
         # Read with the target, no await between: the secret is that of the run it points at.
         self._app_secret = app.secret
         self._app_target = Target(
-            host=ready.host or "127.0.0.1", port=ready.port, unix_socket=ready.unix_socket
+            host=ready.host or "127.0.0.1",
+            port=ready.port,
+            unix_socket=ready.unix_socket,
+            tls=ready.tls,
         )
         return self._app_target
 
