@@ -98,14 +98,15 @@ class Engine:
 
     def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
         """Relay between two connected sides; call on the server's loop. Between two plain
-        sockets the relay runs on the relay thread (``thread.py``) unless the settings say
-        otherwise, so ``on_activity`` must be safe to call from there: the handlers' only hands
-        a stamp to the server's loop."""
+        sockets (neither end on TLS) the relay runs on the relay thread (``thread.py``) unless
+        the settings say otherwise, so ``on_activity`` must be safe to call from there: the
+        handlers' only hands a stamp to the server's loop."""
         relay_loop = None
         if (
             self.settings.websocket_relay_thread
             and not self._closed
             and isinstance(client, SocketSide)
+            and isinstance(backend, SocketSide)
         ):
             relay_loop = self._relay_loop = shared_loop()
         pipes = self._local if relay_loop is None else self._threaded
