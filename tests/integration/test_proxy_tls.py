@@ -31,6 +31,7 @@ from tests.conftest import (
 from tests.tlsca import TlsFiles, make_tls_files
 
 ECHO = str(HERE / "backends" / "echo.py")
+TCPECHO = str(HERE / "backends" / "tcpecho.py")
 
 
 @dataclass
@@ -91,6 +92,12 @@ def config(tls: TlsBackends) -> str:
         "with-cert": {"port": tls.wants_client_cert.port, "tls": client},
         "without-cert": {"port": tls.wants_client_cert.port, "tls": ca},
         "bad-tls": {"port": tls.good.port, "tls": {"ca_file": "/nonexistent/ca.pem"}},
+        "raw": {
+            "command": [sys.executable, TCPECHO, "--port", "{port}", "--tls-cert", str(f.server)],
+            "raw_socket_proxy": True,
+            "tls": ca,
+            "timeout": 20,
+        },
     }
     return f"""
 c.ServerProxy.upstream_tls = {upstream!r}
@@ -179,6 +186,18 @@ def test_client_certificate(server: JupyterServer) -> None:
     assert echo(server, "with-cert/echo/c")["path"] == "/echo/c"
     status, _, _ = run(fetch(server, "without-cert/echo/c"))
     assert status == 502
+
+
+def test_a_raw_socket_app_over_tls(server: JupyterServer) -> None:
+    """A raw socket app's stream can be TLS too: each message's bytes reach it decrypted."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(server.url("raw/", scheme="ws"), headers=server.auth) as ws:
+                await ws.send_bytes(b"over tls")
+                assert await ws.receive_bytes() == b"over tls"
+
+    run(go())
 
 
 @pytest.mark.parametrize("path", ["fixed/ws", "socket/ws", "PROXY/ws"])
