@@ -93,7 +93,11 @@ def parse_upstream_tls(table: Any) -> dict[str, TlsSettings]:
 
 def _table_key(key: str) -> str:
     host, port = _split(key)
-    return host if port is None else f"{host}:{port}"
+    if port is None:
+        return host
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536) or not host:
+        raise BadTls("upstream_tls", key, 'a key "host" or "host:port" (port 1-65535)')
+    return f"{host}:{int(port)}"
 
 
 def _split(key: str) -> tuple[str, str | None]:

@@ -87,7 +87,10 @@ def test_upstream_tls_keys_and_lookup() -> None:
     assert tls_for({}, "localhost", 80) is None
 
 
-@pytest.mark.parametrize("bad", [["h"], {"": True}, {"h": "yes"}, {"h": {"verify": 1}}])
+@pytest.mark.parametrize(
+    "bad",
+    [["h"], {"": 1}, {"h": "yes"}, {"h": {"verify": 1}}, {"h:x": True}, {"h:0": True}, {":1": 1}],
+)
 def test_bad_upstream_tls_entries_are_refused(bad: Any) -> None:
     with pytest.raises(BadTls):
         parse_upstream_tls(bad)
