@@ -17,8 +17,8 @@ Rules:
 - Between two plain sockets the pipe runs on the relay's own thread (``thread.py``), so a
   busy server loop does not hold messages up (``c.ServerProxy.websocket_relay_thread``); with a
   client or a backend on TLS (``transportside.py`` says why), or that setting off, it runs on
-  the server's loop. Either way a pipe and its
-  sides are touched on that one loop's thread only, from ``start()`` on.
+  the server's loop. Either way a pipe and its sides are touched on that one loop's thread
+  only, from ``start()`` on.
 - Whichever side ends first ends the other; a close frame that went by is relayed as it was.
 - Every wait is bounded: connecting by ``connect_timeout``, the backend's 101 by ``read_timeout``,
   and a client that stops answering pings is let go.

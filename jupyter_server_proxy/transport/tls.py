@@ -2,9 +2,10 @@
 into our errors, naming the reason.
 
 Rules:
-- One ``ssl.SSLContext`` per distinct settings, made once and kept: loading CA and certificate
-  files per connection would cost a file read and a parse each time, and a context carries the
-  TLS session cache that lets a new pooled connection resume rather than do a full handshake.
+- One ``ssl.SSLContext`` per distinct settings, made once and kept: making one loads and
+  parses its CA and certificate files (the system's store holds over a hundred certificates),
+  which per connection would cost more than the handshake. So files replaced on disk (a renewed
+  client certificate) are read again on a server restart.
 - ``verify`` (the default) checks the chain against ``ca_file`` or the system's CAs and the
   name against ``server_hostname`` or the host connected to; ``verify: False`` checks neither.
 - A certificate that does not verify is a 502 whose message says why (expired, unknown issuer,
