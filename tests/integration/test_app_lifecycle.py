@@ -148,7 +148,7 @@ def test_silent_websocket_does_not_keep_an_app_alive(server: JupyterServer) -> N
                 pid = (await ainfo(server, "idler"))["pid"]
 
                 async def idle() -> bool:
-                    return (await ainfo(server, "idler"))["reason"] == "idle"
+                    return bool((await ainfo(server, "idler"))["reason"] == "idle")
 
                 await poll_until(idle, "the idle stop with a silent websocket open")
                 assert not alive(pid)
