@@ -74,9 +74,12 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def call(server: JupyterServer, method: str, path: str) -> tuple[int, bytes]:
+async def call(
+    server: JupyterServer, method: str, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as s:
-        async with s.request(method, server.url(path), headers=server.auth) as r:
+        headers = {**server.auth, **(headers or {})}
+        async with s.request(method, server.url(path), headers=headers) as r:
             return r.status, await r.read()
 
 
@@ -233,12 +236,16 @@ def test_always_restarts_an_app_that_exited(server: JupyterServer) -> None:
 
 def test_never_leaves_an_exited_app_down_until_the_api_starts_it(server: JupyterServer) -> None:
     """restart: never: a request to an app that exited gets a 503 naming the exit and the
-    policy, and starts nothing; a start from the API starts it."""
+    policy, and starts nothing (a browser gets that page, not the starting page, which would
+    start it); a start from the API starts it."""
     assert run(call(server, "GET", "never/exit"))[0] == 200
     wait_until(lambda: info(server, "never")["state"] == "exited", "the exit")
     status, body = run(call(server, "GET", "never/"))
     assert status == 503
     assert b"exited" in body and b"'never'" in body and b"exit code 5" in body
+    navigate = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document", "Accept": "text/html"}
+    status, body = run(call(server, "GET", "never/", navigate))
+    assert status == 503 and b"restart policy is" in body and b"Starting" not in body
     entry = info(server, "never")
     assert entry["state"] == "exited" and entry["pid"] is None and entry["exit_code"] == 5
     status, entry = api(server, "never", "POST")
