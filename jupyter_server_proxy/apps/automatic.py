@@ -42,6 +42,8 @@ class Automatic:
         self._ends = EndHistory()
         #: The automatic restart that waits out its back-off.
         self._revive: asyncio.TimerHandle | None = None
+        #: The restart that follows it, until its start has begun.
+        self._restarting: asyncio.Task[None] | None = None
         self._idle_stop: asyncio.Task[None] | None = None
         #: Tasks of ours, held until they are done (the loop keeps only weak references).
         self._tasks: set[asyncio.Task[None]] = set()
@@ -52,6 +54,12 @@ class Automatic:
         if self._revive is not None:
             self._revive.cancel()
         self._revive = None
+        # A stop that comes after the timer fired, before the restart's start began, must
+        # win: the start would otherwise begin during the stop. (A start that has begun is
+        # the supervisor's, which its stop cancels; this only lets go of it.)
+        if self._restarting is not None:
+            self._restarting.cancel()
+        self._restarting = None
 
     def asked_to_start(self) -> None:
         """A start from the API or the UI: the count of recent ends begins again."""
@@ -87,7 +95,7 @@ class Automatic:
 
     def _restart_now(self) -> None:
         self._revive = None
-        self._keep(asyncio.ensure_future(self._restart_quietly()))
+        self._restarting = self._keep(asyncio.ensure_future(self._restart_quietly()))
 
     async def _restart_quietly(self) -> None:
         # A failed start is logged by the supervisor, and counted through ``ended``.
