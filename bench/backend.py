@@ -14,6 +14,7 @@ it has a Jupyter server start, so it can find (and stop) any that outlive their 
 from __future__ import annotations
 
 import argparse
+import ssl
 
 from aiohttp import WSMsgType, web
 
@@ -61,14 +62,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--tls-cert", default=None)
     args = parser.parse_args()
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert)
     app = web.Application(client_max_size=0)
     app.router.add_get("/small", small)
     app.router.add_get("/", small)
     app.router.add_get("/bytes/{n}", stream_bytes)
     app.router.add_post("/sink", sink)
     app.router.add_get("/ws", ws)
-    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None, access_log=None, ssl_context=tls)
 
 
 if __name__ == "__main__":

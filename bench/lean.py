@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 
@@ -94,9 +95,12 @@ class _Reader:
 def _open(url: str, timeout: float) -> tuple[socket.socket, str, str]:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
-    port = parts.port or 80
+    secure = parts.scheme == "https"
+    port = parts.port or (443 if secure else 80)
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if secure:  # only the `direct` target of `tlsdownload`: the bench's own backend, unverified
+        sock = ssl._create_unverified_context().wrap_socket(sock, server_hostname=host)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return sock, parts.netloc, target
 

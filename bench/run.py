@@ -4,8 +4,9 @@ configurable-http-proxy, on the same workloads in the same run.
     python bench/run.py [--quick] [--only WORKLOAD ...] [--targets T ...] [--reps N]
                         [--out bench/results.md]
 
-Workloads: download upload small ws32 ws1m wsload coldstart. Targets: direct ours peer chp, and
-with ``--baseline REV`` this repo's package as it was at REV (base), for before/after in one run.
+Workloads: download upload small ws32 ws1m wsload coldstart tlsdownload. Targets: direct ours
+peer chp, and with ``--baseline REV`` this repo's package as it was at REV (base), for
+before/after in one run.
 
 Every target is measured the same way. Repetitions interleave the targets, and the order of the
 targets rotates from one repetition to the next, so slow drifts of this noisy machine hit each
@@ -53,7 +54,7 @@ TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp", 
 _BASELINE: list[Path] = []
 WARM = "ours, warm server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "wsload", "coldstart")
+WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "wsload", "coldstart", "tlsdownload")
 #: No single measurement may take longer than this (seconds); every loop also has a fixed count.
 STEP_LIMIT = 120.0
 #: A run never starts a new measurement after this many seconds (full / quick).
@@ -157,6 +158,17 @@ def wait_http(
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {limit}s")
+
+
+def wait_until_listening(port: int, limit: float = 60.0) -> None:
+    """Until 127.0.0.1:``port`` accepts a connection (a TLS backend, which urllib would not
+    trust)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {limit}s")
 
 
 def cpu_ticks(pid: int) -> int:
@@ -414,13 +426,15 @@ def ensure_chp() -> str:
     return str(binary)
 
 
-def start_target(key: str, backend_port: int) -> Target:
+def start_target(key: str, backend_port: int, config: str = "") -> Target:
+    """``config``: for ours, its jupyter_server_config.py."""
     backend = f"http://127.0.0.1:{backend_port}/"
     if key == "direct":
         return Target("direct", backend)
     if key in ("ours", "peer", "base"):
         python, pythonpath = target_python(key)
-        proc, base, token, root = start_jupyter(python, pythonpath=pythonpath)
+        config = config if key == "ours" else ""
+        proc, base, token, root = start_jupyter(python, config, pythonpath=pythonpath)
         t = Target(
             key,
             f"{base}proxy/{backend_port}/",
@@ -439,28 +453,72 @@ def start_target(key: str, backend_port: int) -> Target:
         wait_idle(proc.pid)
         return t
     if key == "chp":
-        port = free_port()
-        proc = spawn(
-            [
-                ensure_chp(),
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--api-ip",
-                "127.0.0.1",
-                "--api-port",
-                str(free_port()),
-                "--default-target",
-                backend.rstrip("/"),
-                "--log-level",
-                "error",
-            ],
-            env=clean_env(),
-        )
-        wait_http(f"http://127.0.0.1:{port}/small", proc=proc)
-        return Target("chp", f"http://127.0.0.1:{port}/", {}, proc.pid, proc)
+        return start_chp(backend)
     raise ValueError(key)
+
+
+def start_chp(backend: str, *options: str) -> Target:
+    port = free_port()
+    proc = spawn(
+        [
+            ensure_chp(),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-ip",
+            "127.0.0.1",
+            "--api-port",
+            str(free_port()),
+            "--default-target",
+            backend.rstrip("/"),
+            "--log-level",
+            "error",
+            *options,
+        ],
+        env=clean_env(),
+    )
+    wait_http(f"http://127.0.0.1:{port}/small", proc=proc)
+    return Target("chp", f"http://127.0.0.1:{port}/", {}, proc.pid, proc)
+
+
+def tls_files() -> tuple[Path, Path] | None:
+    """(CA, server key and certificate chain) for the TLS backend: a CA made for this run
+    (``trustme``, from the test extras), or None without it."""
+    try:
+        import trustme
+    except ImportError:
+        return None
+    tls_dir = Path(_TMP[0]) / "tls"
+    tls_dir.mkdir()
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tls_dir / "ca.pem"))
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    server.private_key_and_cert_chain_pem.write_to_path(str(tls_dir / "server.pem"))
+    return tls_dir / "ca.pem", tls_dir / "server.pem"
+
+
+def upstream_tls_config(tls_port: int, ca: Path) -> str:
+    """Ours reaches the TLS backend at /proxy/<tls_port>/ over TLS, verifying it against ``ca``."""
+    return f"c.ServerProxy.upstream_tls = {{'localhost:{tls_port}': {{'ca_file': {str(ca)!r}}}}}\n"
+
+
+def tls_targets(live: list[Target], backend_port: int, tls_port: int, ca: Path) -> list[Target]:
+    """The targets of ``tlsdownload``: each of ``live`` that can reach the TLS backend, the
+    proxies verifying its certificate against ``ca``: direct (HTTPS from the client), ours
+    (the same server, ``/proxy/<tls_port>/``, by ``upstream_tls``), and a chp of its own with
+    an ``https://`` default target and ``--client-ssl-ca`` (its option for the CA of targets).
+    The peer cannot be configured for TLS to ``/proxy/`` targets."""
+    found = []
+    for t in live:
+        if t.key == "direct":
+            found.append(Target("direct", f"https://127.0.0.1:{tls_port}/"))
+        elif t.key == "ours":
+            base = t.base.replace(f"proxy/{backend_port}/", f"proxy/{tls_port}/")
+            found.append(Target("ours", base, t.headers, t.pid))
+        elif t.key == "chp":
+            found.append(start_chp(f"https://127.0.0.1:{tls_port}/", "--client-ssl-ca", str(ca)))
+    return found
 
 
 # -- workloads: each is one measurement, bounded by a count and by `limit` seconds -------------
@@ -847,6 +905,9 @@ def check(row: Row) -> tuple[str, str]:
     if row.key == "download":
         rss_cap(32)
         vs("chp", 2)
+    elif row.key == "tlsdownload":
+        rss_cap(32)
+        parts.append((None, "for information against chp"))
     elif row.key == "upload":
         rss_cap(32)
         vs("chp", 1)
@@ -1095,6 +1156,8 @@ def main() -> int:
     load_before = os.getloadavg()
 
     backend_port = free_port()
+    tls_port = free_port()
+    tls_live: list[Target] = []
     targets: list[Target] = []
     rows: list[Row] = []
     raw: dict[str, object] = {}
@@ -1106,10 +1169,20 @@ def main() -> int:
             ensure_chp()
         backend = spawn([sys.executable, str(BACKEND_PY), "--port", str(backend_port)])
         wait_http(f"http://127.0.0.1:{backend_port}/small", proc=backend)
+        ours_config = ""
+        tls = tls_files() if "tlsdownload" in only else None
+        if "tlsdownload" in only and tls is None:
+            notes.append("HTTPS download: not measured: trustme is not installed (test extras)")
+        if tls is not None:
+            tls_ca, tls_cert = tls
+            tls_backend = [sys.executable, str(BACKEND_PY), "--port", str(tls_port)]
+            spawn([*tls_backend, "--tls-cert", str(tls_cert)])
+            wait_until_listening(tls_port)
+            ours_config = upstream_tls_config(tls_port, tls_ca)
         needs_proxy_targets = any(w != "coldstart" for w in only)
         for key in args.targets if needs_proxy_targets else []:
             try:
-                t = start_target(key, backend_port)
+                t = start_target(key, backend_port, ours_config)
             except Exception as e:
                 notes.append(f"{TARGET_NAMES[key]}: could not start: {e}")
                 continue
@@ -1118,6 +1191,8 @@ def main() -> int:
             targets.append(t)
         live = [t for t in targets if not t.unavailable]
         ours = next((t for t in live if t.key == "ours"), None)
+        if tls is not None:
+            tls_live = tls_targets(live, backend_port, tls_port, tls[0])
 
         plan: list[tuple[Row, Callable[[Target, float], Awaitable[tuple[float, float]]], bool]] = []
         if "download" in only:
@@ -1161,6 +1236,15 @@ def main() -> int:
                 )
             )
 
+        if "tlsdownload" in only and tls is not None:
+            plan.append(
+                (
+                    Row("tlsdownload", f"HTTPS backend: download {dl >> 20} MiB", "MB/s"),
+                    lambda t, lim: download(t, dl, lim),
+                    True,
+                )
+            )
+
         if "wsload" in only:
             plan.append(
                 (
@@ -1172,8 +1256,10 @@ def main() -> int:
 
         for row, fn, _ in plan:
             print(f"== {row.title}", flush=True)
+            row_live = tls_live if row.key == "tlsdownload" else live
             for rep in range(reps):
-                order = live[rep % len(live) :] + live[: rep % len(live)] if live else []
+                n = len(row_live)
+                order = row_live[rep % n :] + row_live[: rep % n] if row_live else []
                 for t in order:
                     if t.name in row.failures:
                         continue  # it failed once on this workload; don't wait on it again
@@ -1230,10 +1316,10 @@ def main() -> int:
                             f"CPU {fmt(per)} {row.cpu_unit}",
                             flush=True,
                         )
-            for t in live:
+            for t in row_live:
                 if t.pid:
                     print(f"   {t.name} RSS now {t.rss_mib():.0f} MiB", flush=True)
-            if args.profile and ours is not None and row.has("ours"):
+            if args.profile and ours is not None and row.has("ours") and row_live is live:
                 # one extra, untimed pass of ours under py-spy: timings above are unperturbed
                 out = WORK / f"profile-{row.key}.txt"
                 with py_spy(ours.pid, out):

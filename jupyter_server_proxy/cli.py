@@ -40,6 +40,8 @@ def describe(spec: ServerSpec) -> list[str]:
         where = f"unix socket {spec.unix_socket}"
     else:
         where = f"port {spec.port}" if spec.port else "a free port"
+    if spec.tls is not None:
+        where += " over TLS" + ("" if spec.tls.verify else " (certificate not checked)")
     opens = "a new browser tab" if spec.new_browser_tab else "a JupyterLab tab"
     lines.append(f"  listens on: {where}; timeout {spec.timeout:g}s; opens in {opens}")
     return lines

@@ -23,7 +23,7 @@ else:  # Python 3.10 has no tomllib; pip carries tomli, its backport
 
 #: From the test extras: what the unit, integration and Hub tests import or run. The frontends
 #: (jupyterlab, notebook, nbclassic), playwright and the linters serve other lanes.
-TEST_TOOLS = {"pytest", "pytest-timeout", "aiohttp", "jupyterhub"}
+TEST_TOOLS = {"pytest", "pytest-timeout", "aiohttp", "jupyterhub", "trustme"}
 
 
 def releases(name: str) -> list[Version]:

@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,8 +180,12 @@ class Backend:
     unix_socket: str | None = None
 
 
-def start_backend(port: int | None = None, unix_socket: str | None = None) -> Backend:
+def start_backend(
+    port: int | None = None, unix_socket: str | None = None, extra: Sequence[str] = ()
+) -> Backend:
+    """The echo backend; ``extra`` adds its options (``--tls-cert``, say)."""
     args = ECHO + (["--unix-socket", unix_socket] if unix_socket else ["--port", str(port)])
+    args += extra
     proc = subprocess.Popen(args, start_new_session=True)
     wait_until(lambda: _connects(port, unix_socket) or proc.poll() is not None, "backend")
     assert proc.poll() is None, "test backend exited at start"

@@ -37,8 +37,10 @@ from traitlets.config import Configurable
 
 from ..core.allowlist import allowlist_of
 from ..core.publicurl import BadPublicURL, check_public_url
+from ..core.tls import BadTls, parse_upstream_tls
 from ..transport.loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from ..transport.loopback import refusal as congestion_control_refusal
+from ..transport.tls import client_context
 from .specs import ServerSpec
 from .validation import SpecError, validate_spec
 
@@ -156,6 +158,13 @@ class ServerProxy(Configurable):
         help="""Seconds an app has to exit after SIGTERM before its processes get SIGKILL.""",
     ).tag(config=True)
 
+    idle_timeout = Float(
+        0.0,
+        help="""Seconds without traffic after which a running app is stopped, for apps whose
+        spec sets no ``idle_timeout`` of their own; the next request starts it again. 0: never
+        (as 4.x).""",
+    ).tag(config=True)
+
     rewrite_buffer_limit = Int(
         64 << 20,
         help="""Largest response body (bytes) held in memory for a rewrite_response hook; a
@@ -175,6 +184,17 @@ class ServerProxy(Configurable):
         unknown, and those give absolute paths (``/user/alice/proxy/{port}/``) instead.""",
     ).tag(config=True)
 
+    upstream_tls = Dict(
+        {},
+        help="""TLS to backends reached through ``/proxy/<host>:<port>/`` and
+        ``/proxy/<port>/`` (host ``localhost``), by host: ``{"host:port" or "host": tls}``,
+        where ``tls`` is ``True`` (the system's CAs, the host's name checked) or a dict with
+        ``verify`` (default True), ``ca_file``, ``cert_file`` and ``key_file`` (a client
+        certificate) and ``server_hostname``, as an app's ``tls`` key. ``host:port`` wins over
+        ``host``. Only this setting decides: a URL cannot choose TLS. A bad entry stops the
+        server, naming it.""",
+    ).tag(config=True)
+
     @default("host_allowlist")
     def _default_host_allowlist(self) -> list[str]:
         return ["localhost", "127.0.0.1"]
@@ -189,6 +209,19 @@ class ServerProxy(Configurable):
                 logging.getLogger("jupyter_server_proxy").error("%s", problem)
         return value
 
+    @validate("upstream_tls")
+    def _valid_upstream_tls(self, proposal: dict[str, Any]) -> Any:
+        # A bad entry is an error, not an entry left out: leaving it out would send that
+        # host's traffic in the clear.
+        try:
+            for settings in parse_upstream_tls(proposal["value"]).values():
+                client_context(settings)
+        except BadTls as e:
+            raise TraitError(f"ServerProxy.{e}") from e
+        except (OSError, ValueError) as e:  # a file that does not load (ssl.SSLError too)
+            raise TraitError(f"ServerProxy.upstream_tls: a file does not load: {e}") from e
+        return proposal["value"]
+
     @validate("loopback_congestion_control")
     def _known_congestion_control(self, proposal: dict[str, Any]) -> str:
         name: str = proposal["value"]
@@ -196,6 +229,13 @@ class ServerProxy(Configurable):
         if problem is not None:
             raise TraitError(f"ServerProxy.loopback_congestion_control: {problem}")
         return name
+
+    @validate("idle_timeout")
+    def _valid_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if not value >= 0:  # NaN too
+            raise TraitError(f"ServerProxy.idle_timeout: {value!r} is not >= 0 (0: never)")
+        return value
 
     @validate("public_url")
     def _valid_public_url(self, proposal: dict[str, Any]) -> str:
@@ -265,7 +305,7 @@ def load_specs(
 
     def add(name: Any, raw: Any, source: str) -> None:
         try:
-            spec, warnings = validate_spec(name, raw, source)
+            spec, warnings = validate_spec(name, raw, source, idle_timeout=config.idle_timeout)
         except SpecError as e:
             problems.append(Problem(str(name), source, f"{e}; app left out"))
             return

@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import socket
@@ -31,6 +32,7 @@ from ..core.errors import AppFailed
 from ..core.hooks import HookFailed, resolve
 from ..core.publicurl import PREFIX_VAR, URL_VAR, PublicLocation
 from ..core.routing import Target
+from ..core.tls import TlsSettings
 from .proctree import MARK_VAR, ProcessTree, new_mark, now_ticks
 from .specs import ServerSpec
 
@@ -45,12 +47,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def app_tls(spec: ServerSpec) -> TlsSettings | None:
+    """An app's TLS settings; the name checked is ``localhost`` unless the spec names another:
+    an app is reached on 127.0.0.1 or a unix socket, and a certificate for a local app names
+    ``localhost`` far more often than an address."""
+    if spec.tls is None or spec.tls.server_hostname:
+        return spec.tls
+    return dataclasses.replace(spec.tls, server_hostname="localhost")
+
+
 def fixed_target(spec: ServerSpec) -> Target:
     """Where an app without a command listens: the peer's "proxy to a fixed port/socket" form."""
     sock = spec.unix_socket
     if isinstance(sock, str):
-        return Target(host="localhost", unix_socket=sock)
-    return Target(host="127.0.0.1", port=spec.port or None)
+        return Target(host="localhost", unix_socket=sock, tls=app_tls(spec))
+    return Target(host="127.0.0.1", port=spec.port or None, tls=app_tls(spec))
 
 
 def picks_its_port(spec: ServerSpec) -> bool:
@@ -70,10 +81,11 @@ def new_target(spec: ServerSpec) -> tuple[Target, str | None]:
     if sock is True:
         socket_dir = tempfile.mkdtemp(prefix=f"jupyter-server-proxy-{spec.name}-")
         os.chmod(socket_dir, 0o700)
-        return Target(host="localhost", unix_socket=os.path.join(socket_dir, "socket")), socket_dir
+        path = os.path.join(socket_dir, "socket")
+        return Target(host="localhost", unix_socket=path, tls=app_tls(spec)), socket_dir
     if isinstance(sock, str) and sock:
-        return Target(host="localhost", unix_socket=sock), None
-    return Target(host="127.0.0.1", port=spec.port or free_port()), None
+        return Target(host="localhost", unix_socket=sock, tls=app_tls(spec)), None
+    return Target(host="127.0.0.1", port=spec.port or free_port(), tls=app_tls(spec)), None
 
 
 def remove_socket_dir(socket_dir: str | None) -> None:

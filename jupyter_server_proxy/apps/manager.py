@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from ..core.publicurl import PublicLocation
 from ..transport.pool import Upstream
 from .specs import ServerSpec
+from .state import Reason
 from .supervisor import ManagedApp
 
 
@@ -46,7 +47,7 @@ class AppManager:
     async def stop_all(self) -> None:
         """Stop every app concurrently; never raises (it runs during server shutdown)."""
         results = await asyncio.gather(
-            *(app.stop() for app in self.apps.values()), return_exceptions=True
+            *(app.stop(Reason.SHUTDOWN) for app in self.apps.values()), return_exceptions=True
         )
         for app, result in zip(self.apps.values(), results, strict=True):
             if isinstance(result, BaseException):

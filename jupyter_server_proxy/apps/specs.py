@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.tls import TlsSettings
+from .policy import Restart
+
 #: A callable that receives the arguments it names (``port``, ``unix_socket``, ``base_url``, ...).
 AskingCallable = Callable[..., Any]
 
@@ -221,6 +224,43 @@ class ServerSpec:
             since="5.0",
         ),
     )
+    tls: TlsSettings | None = field(
+        default=None,
+        metadata=_doc(
+            "bool or dict",
+            "Reach the app over TLS (HTTPS, WSS): ``True`` (the system's CAs, the name "
+            "``localhost`` checked), or a dict with ``verify`` (default True), ``ca_file`` (the "
+            "CAs to trust), ``cert_file`` and ``key_file`` (a client certificate) and "
+            "``server_hostname`` (the name to check). Files must exist when the config is read.",
+            since="5.0",
+            default="False",
+        ),
+    )
+    idle_timeout: float = field(
+        default=0.0,
+        metadata=_doc(
+            "float",
+            "Seconds without traffic after which the app is stopped (its whole process "
+            "tree); the next request starts it again. Traffic is what counts as the app's "
+            "activity (``update_last_activity``, ``exclude_last_activity_patterns``); an open "
+            "websocket counts only while messages pass. 0: never.",
+            since="5.0",
+            default="c.ServerProxy.idle_timeout (0)",
+        ),
+    )
+    restart: Restart = field(
+        default="on-request",
+        metadata=_doc(
+            "str",
+            "What happens when the app's process ends by itself: ``'on-request'`` starts it "
+            "again on the next request; ``'always'`` starts it again at once, with a back-off "
+            "doubling from 0.5 s; ``'never'`` leaves it down until it is started from the "
+            "API or the Running panel. Under any policy, 5 ends within 60 s (a crash loop) "
+            "leave it failed until it is started from the API or the Running panel.",
+            since="5.0",
+            default="'on-request'",
+        ),
+    )
     #: Where the spec came from: "config" or "plugin <entry point name> (<module:attr>)".
     source: str = "config"
 
@@ -245,5 +285,8 @@ KNOWN_KEYS = frozenset(
         "ready_path",
         "ready_statuses",
         "log_lines",
+        "tls",
+        "idle_timeout",
+        "restart",
     }
 )

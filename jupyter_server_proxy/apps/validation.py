@@ -14,6 +14,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.tls import BadTls, TlsSettings, parse_tls
+from ..transport.tls import client_context
+from .policy import RESTART_POLICIES, Restart
 from .specs import KNOWN_KEYS, LauncherEntry, ServerSpec
 
 
@@ -47,8 +50,42 @@ def _bool(app: str, raw: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSpec, list[str]]:
+def _lifecycle(app: str, raw: Mapping[str, Any], idle_default: float) -> tuple[float, Restart]:
+    """The app's ``idle_timeout`` (``idle_default`` when not given) and ``restart`` policy."""
+    idle = raw.get("idle_timeout", idle_default)
+    if (
+        isinstance(idle, bool)
+        or not isinstance(idle, (int, float))
+        or not math.isfinite(idle)
+        or idle < 0
+    ):
+        raise SpecError(app, "idle_timeout", idle, "a number of seconds >= 0 (0: never)")
+    restart = raw.get("restart", "on-request")
+    if restart not in RESTART_POLICIES:
+        raise SpecError(app, "restart", restart, "one of " + ", ".join(map(repr, RESTART_POLICIES)))
+    return float(idle), restart
+
+
+def _tls(app: str, value: Any) -> TlsSettings | None:
+    """The ``tls`` key, its files loaded once so that a bad one is reported now, not on the
+    first request."""
+    try:
+        settings = parse_tls(value)
+    except BadTls as e:
+        raise SpecError(app, e.where, e.value, e.expected) from e
+    if settings is not None:
+        try:
+            client_context(settings)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            raise SpecError(app, "tls", value, f"files that load ({e})") from e
+    return settings
+
+
+def validate_spec(
+    name: Any, raw: Any, source: str = "config", *, idle_timeout: float = 0.0
+) -> tuple[ServerSpec, list[str]]:
     """Check one app's spec; return it validated, with warnings (unknown keys).
+    ``idle_timeout`` is the server's default (``c.ServerProxy.idle_timeout``).
 
     Raises ``SpecError`` for the first bad key. ``raw`` is never changed (one published plugin
     returns the same dict object for 13 apps).
@@ -157,6 +194,9 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     log_lines = raw.get("log_lines", 1000)
     if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 1:
         raise SpecError(name, "log_lines", log_lines, "an integer >= 1")
+    idle, restart = _lifecycle(name, raw, idle_timeout)
+
+    tls = _tls(name, raw.get("tls"))
 
     spec = ServerSpec(
         name=name,
@@ -177,6 +217,9 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         ready_path=ready_path,
         ready_statuses=tuple(statuses),
         log_lines=log_lines,
+        tls=tls,
+        idle_timeout=idle,
+        restart=restart,
         source=source,
     )
     return spec, warnings

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 from .errors import BadTarget
+from .tls import TlsSettings
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
@@ -36,12 +37,18 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 class Target:
     """Where one request goes. Exactly one of ``port`` and ``unix_socket`` is set.
     ``address_check``: for a name that the allowlist lets through only by the address it
-    resolves to, whether an address is allowed; the connection goes only to one that is."""
+    resolves to, whether an address is allowed; the connection goes only to one that is.
+    ``tls``: speak TLS to it, so (``core/tls.py``); None: plain TCP or unix socket."""
 
     host: str
     port: int | None = None
     unix_socket: str | None = None
     address_check: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    tls: TlsSettings | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
 
     @property
     def authority(self) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..core.headers import Headers
 from ..core.routing import Target
+from ..core.tls import TlsSettings
 from ..transport.pool import Upstream, UpstreamSettings
 from .pipe import BackendConnection, PipeSettings, Side, WebSocketPipe, connect_backend
 from .socketside import Loop, SocketSide
@@ -37,6 +38,8 @@ class EngineSettings(UpstreamSettings):
     websocket_relay_thread: bool = True
     #: The largest response body held in memory for a ``rewrite_response`` hook (bytes).
     rewrite_buffer_limit: int = 64 << 20
+    #: TLS for ``/proxy/`` targets by ``host:port`` or ``host`` (``core.tls.tls_for``).
+    upstream_tls: Mapping[str, TlsSettings] = field(default_factory=dict)
 
 
 class _Pipes:
@@ -95,14 +98,15 @@ class Engine:
 
     def relay(self, client: Side, backend: Side, *, on_activity: Callable[[], None]) -> None:
         """Relay between two connected sides; call on the server's loop. Between two plain
-        sockets the relay runs on the relay thread (``thread.py``) unless the settings say
-        otherwise, so ``on_activity`` must be safe to call from there: the handlers' only hands
-        a stamp to the server's loop."""
+        sockets (neither end on TLS) the relay runs on the relay thread (``thread.py``) unless
+        the settings say otherwise, so ``on_activity`` must be safe to call from there: the
+        handlers' only hands a stamp to the server's loop."""
         relay_loop = None
         if (
             self.settings.websocket_relay_thread
             and not self._closed
             and isinstance(client, SocketSide)
+            and isinstance(backend, SocketSide)
         ):
             relay_loop = self._relay_loop = shared_loop()
         pipes = self._local if relay_loop is None else self._threaded

@@ -16,8 +16,9 @@ Rules:
   the kernel (``socketside.py``), and the relay reads the next header itself.
 - Between two plain sockets the pipe runs on the relay's own thread (``thread.py``), so a
   busy server loop does not hold messages up (``c.ServerProxy.websocket_relay_thread``); with a
-  client on TLS, or that setting off, it runs on the server's loop. Either way a pipe and its
-  sides are touched on that one loop's thread only, from ``start()`` on.
+  client or a backend on TLS (``transportside.py`` says why), or that setting off, it runs on
+  the server's loop. Either way a pipe and its sides are touched on that one loop's thread
+  only, from ``start()`` on.
 - Whichever side ends first ends the other; a close frame that went by is relayed as it was.
 - Every wait is bounded: connecting by ``connect_timeout``, the backend's 101 by ``read_timeout``,
   and a client that stops answering pings is let go.
@@ -49,6 +50,7 @@ from ..core.wshandshake import AnswerReader, BackendAnswer, backend_request, par
 from ..transport.connect import connect
 from ..transport.timelimit import within
 from .socketside import Cancellable, Loop, SocketSide
+from .transportside import TransportSide
 
 #: Payload still to come in a frame, from which it is spliced rather than read into Python: below
 #: it, the moves cost more than the copies they save (bench/README.md, "Design measurements").
@@ -90,7 +92,9 @@ class _Handshake(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.answer.done():
-            return  # paused already: nothing more arrives before ``detach``
+            # Paused already; a TLS transport may still pass on what it had decrypted.
+            self._rest += data
+            return
         try:
             done = self._reader.feed(data)
         except UpstreamUnavailable as e:
@@ -107,6 +111,15 @@ class _Handshake(asyncio.Protocol):
             self.answer.set_exception(
                 UpstreamUnavailable(f"{self.where} closed the connection before it answered")
             )
+
+    def hand_over(self, scanner: FrameScanner) -> TransportSide:
+        """The connection, still on its transport (TLS), as a side of the relay."""
+        assert self.transport is not None
+        if self.transport.is_closing():
+            raise UpstreamUnavailable(f"{self.where} connection failed right after its 101")
+        side = TransportSide(self.transport, scanner, masked=True, early=self._rest)
+        self.transport.set_protocol(side)
+        return side
 
     def detach(self) -> tuple[socket.socket, bytes]:
         """The connection's socket, now ours alone, and what came after the head."""
@@ -129,7 +142,7 @@ class _Handshake(asyncio.Protocol):
 
 @dataclass
 class BackendConnection:
-    side: SocketSide
+    side: SocketSide | TransportSide
     answer: BackendAnswer
 
     def abort(self) -> None:
@@ -174,8 +187,10 @@ async def connect_backend(
     except BaseException:
         handshake.abort()
         raise
-    sock, early = handshake.detach()  # (on a failure, the transport is closed already)
     scanner = FrameScanner(from_client=False, max_message_size=settings.max_message_size)
+    if target.tls is not None:  # the TLS state stays with its transport (``transportside.py``)
+        return BackendConnection(handshake.hand_over(scanner), answer)
+    sock, early = handshake.detach()  # (on a failure, the transport is closed already)
     return BackendConnection(SocketSide(sock, scanner, masked=True, early=early), answer)
 
 

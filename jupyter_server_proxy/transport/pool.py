@@ -1,4 +1,5 @@
-"""Pooled HTTP/1.1 client to backends, over TCP and unix sockets (websockets: ``relay/pipe.py``).
+"""Pooled HTTP/1.1 client to backends, over TCP and unix sockets, plain or TLS (websockets:
+``relay/pipe.py``).
 
 Why our own client (on asyncio protocols and the ``httptools`` parser) rather than a general one:
 a proxy needs little of a general client (no cookies, redirects, decompression or URL handling)
@@ -7,7 +8,8 @@ response head is parsed in C, and body bytes are handed to the client side from 
 callback itself, with no task switch per read.
 
 Rules:
-- Keep-alive pools per backend (``host:port`` or unix socket path); an idle connection the backend
+- Keep-alive pools per backend (``host:port`` or unix socket path, and its TLS settings: a TLS
+  connection is never handed out for a plain one, nor the reverse); an idle connection the backend
   closes leaves the pool when its close arrives. At most ``limit_per_host`` idle connections are
   kept per backend; concurrency is not capped (each request already holds a client connection).
   The pool's decisions use the connection's public side only (``is_reusable`` as an exchange
@@ -36,6 +38,7 @@ from .errors import ClosedUnanswered
 from .loopback import DEFAULT as DEFAULT_CONGESTION_CONTROL
 from .reading import READ_BUFFER
 from .response import Response
+from .tls import TLS_CLOSE_HINT
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,16 @@ class Upstream:
         self._all: set[Connection] = set()
 
     @staticmethod
-    def _key(target: Target) -> str:
+    def _address(target: Target) -> str:
         return f"unix:{target.unix_socket}" if target.unix_socket else target.authority
+
+    @classmethod
+    def _key(cls, target: Target) -> str:
+        """The pool a connection to ``target`` is kept in: its address and its TLS settings, so
+        a TLS and a plain connection to one address (or two with other TLS settings, another
+        client certificate, say) never stand in for each other."""
+        address = cls._address(target)
+        return address if target.tls is None else f"{address} {target.tls!r}"
 
     async def _connect(self, target: Target, key: str, timeout: float) -> Connection:
         conn = Connection(
@@ -163,7 +174,7 @@ class Upstream:
             read_timeout = self.settings.read_timeout
         key = self._key(target)
         head, chunked, last = request_head(method, target, target_uri, headers, body)
-        url = f"http://{key}{target_uri}"
+        url = f"{target.scheme}://{self._address(target)}{target_uri}"
         attempts = 2 if body is None else 1
         for attempt in range(attempts):
             conn = self._take_idle(key)
@@ -185,7 +196,8 @@ class Upstream:
                 if reused and attempt + 1 < attempts:
                     continue
                 raise UpstreamUnavailable(
-                    f"{target.where} closed the connection before it answered"
+                    f"{target.where} closed the connection before it answered",
+                    details=(TLS_CLOSE_HINT,) if target.tls else (),
                 ) from e
             except BaseException:
                 conn.finish_exchange()

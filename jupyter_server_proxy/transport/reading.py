@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import ssl
 from collections.abc import Awaitable
 
 import httptools
@@ -44,6 +45,7 @@ from .errors import (
 )
 from .framing import FramingRefused, content_length, delimited_by_close
 from .response import Sink
+from .tls import tls_failure
 
 #: A final head: status, reason, fields, ``Content-Length`` (None: the body is not so framed).
 Head = tuple[int, str, Headers, "int | None"]
@@ -209,7 +211,11 @@ class ResponseReader(asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._in_head() and not self._since_body:
+        if isinstance(exc, ssl.SSLError) and (self._in_head() or self._in_body()):
+            # A TLS alert mid-exchange (with TLS 1.3, a client certificate the backend refused
+            # arrives so, after our handshake was done): the reason, not a plain close.
+            self._fail(tls_failure(self.target.where, exc))
+        elif self._in_head() and not self._since_body:
             self._fail(ClosedUnanswered())
         elif self._in_head() or self._in_body():
             self._fail(None)

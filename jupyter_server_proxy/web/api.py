@@ -12,8 +12,9 @@ Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
   ``DELETE <name>``         -> stop it
   ``POST <name>/restart``   -> restart it
   ``GET <name>/logs``       -> ``{"name", "lines": [...]}``
-where an app is
-``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code", "url"}``.
+where an app is ``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code",
+"command", "reason", "stopped_at", "restart", "idle_timeout", "url"}``. A start from here
+(POST, restart) also starts an app that requests may not (``ManagedApp.held``).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class _AppAPIHandler(APIHandler):
         """Start (or restart) and answer with the app once it is ready, or 503 with why not."""
         spec, app = self._app(name)
         try:
-            await (app.restart() if restart else app.ensure_ready())
+            await (app.restart() if restart else app.start())
         except AppFailed as error:
             write_error_answer(self, error, as_json=True)
             return

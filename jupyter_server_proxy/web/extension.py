@@ -30,6 +30,7 @@ from ..apps.config import Problem, ServerProxy, load_specs
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
 from ..core.publicurl import TEMPLATE_VAR, port_template, server_root
+from ..core.tls import parse_upstream_tls
 from ..relay.engine import Engine, EngineSettings
 from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
 
@@ -47,6 +48,7 @@ def engine_settings(config: ServerProxy) -> EngineSettings:
         websocket_ping_timeout=config.websocket_ping_timeout,
         websocket_relay_thread=config.websocket_relay_thread,
         rewrite_buffer_limit=config.rewrite_buffer_limit,
+        upstream_tls=parse_upstream_tls(config.upstream_tls),
     )
 
 

@@ -37,6 +37,7 @@ from ..core.routing import (
     raw_suffix,
     strip_fragment,
 )
+from ..core.tls import tls_for
 from ..core.wshandshake import same_origin
 from ..relay.engine import Engine
 from . import tornadocompat
@@ -218,7 +219,8 @@ class HandlerBase(WebSocketHandler, JupyterHandler):
         address_check = allowed_by(self, host_key(str(host)), port)
         checked = parse_host(str(host))
         number = parse_port(port)
-        return Target(host=checked, port=number, address_check=address_check)
+        tls = tls_for(self.engine.settings.upstream_tls, checked, number)
+        return Target(host=checked, port=number, address_check=address_check, tls=tls)
 
     def _paths(self, proxied_path: str) -> tuple[str, str]:
         """(context path the client sees as the backend's root, raw proxied path)."""

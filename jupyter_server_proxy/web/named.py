@@ -54,6 +54,8 @@ class SuperviseAndProxyHandler(ProxyHandler):
         #: The secret of the run ``_app_target`` belongs to (None: an app we did not start).
         self._app_secret: str | None = None
         self._excluded = [re.compile(p) for p in self.spec.exclude_last_activity_patterns]
+        #: Whether this handler proxies an HTTP exchange, and whether it counted as traffic.
+        self._in_exchange = self._exchange_counted = False
 
     @property
     def app(self) -> ManagedApp:
@@ -65,7 +67,10 @@ class SuperviseAndProxyHandler(ProxyHandler):
         # Read with the target, no await between: the secret is that of the run it points at.
         self._app_secret = app.secret
         self._app_target = Target(
-            host=ready.host or "127.0.0.1", port=ready.port, unix_socket=ready.unix_socket
+            host=ready.host or "127.0.0.1",
+            port=ready.port,
+            unix_socket=ready.unix_socket,
+            tls=ready.tls,
         )
         return self._app_target
 
@@ -153,6 +158,17 @@ class SuperviseAndProxyHandler(ProxyHandler):
             )
             return True
 
+    def _record_activity(self) -> None:
+        """What counts as activity is also the app's traffic for its idle timer
+        (``apps/idle.py``); a counted response is traffic until it ends."""
+        super()._record_activity()
+        idle = self.app.idle
+        if self._in_exchange and not self._exchange_counted:
+            self._exchange_counted = True
+            idle.began()
+        else:
+            idle.traffic()
+
     def _named_paths(self, path: str) -> tuple[str, str]:
         """(context path ``{base_url}{name}``, raw path after it) for this request."""
         _, raw = self._paths(path)
@@ -175,6 +191,8 @@ class SuperviseAndProxyHandler(ProxyHandler):
             and headers.get("Sec-Fetch-Mode") == "navigate"
             and headers.get("Sec-Fetch-Dest") == "document"
             and self.app.state is not AppState.RUNNING
+            # An app only the API may start gets the failure page, which says so.
+            and not self.app.held
         )
 
     def _write_starting_page(self) -> None:
@@ -196,7 +214,12 @@ class SuperviseAndProxyHandler(ProxyHandler):
         target = await self._ready_target()
         context, raw = self._named_paths(path)
         upstream, asked = self._upstream_of(target, context, raw)
-        await self._exchange_http(target, context, upstream, asked)
+        self._in_exchange = True
+        try:
+            await self._exchange_http(target, context, upstream, asked)
+        finally:
+            if self._exchange_counted:
+                self.app.idle.ended()
 
     async def _named_connect(self, path: str) -> None:
         target = await self._ready_target()

@@ -8,6 +8,7 @@ class and what it returned, never a bare 500 or a request split by a stray CR/LF
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -16,6 +17,7 @@ from ..core.errors import BadTarget
 from ..core.headers import HeaderInjection, check_field
 from ..core.hooks import HookFailed
 from ..core.routing import Target, host_key, parse_host
+from ..core.tls import TlsSettings
 
 #: ``proxy_request_options()`` keys (4.x: tornado ``HTTPRequest`` arguments) that our client
 #: honours, and the setting of ours each replaces for the request. ``request_timeout`` bounds the
@@ -98,8 +100,9 @@ def target_of_client_uri(
     dropped). Its host and port, if they differ from the ``asked`` ones the method was handed,
     are the target, as they were for 4.x's client (but not for a unix socket, which 4.x's
     resolver also used whatever the URL said); the same ones keep ``target`` (a named app's is
-    an address, its ``asked`` host ``localhost``). The scheme must be plain HTTP or ws: this
-    proxy does not speak TLS to backends."""
+    an address, its ``asked`` host ``localhost``). ``https``/``wss`` ask for TLS (the target's
+    own TLS settings if it has any, else the defaults: the system's CAs, the name checked), as
+    4.x's client spoke it; ``http``/``ws`` to the asked host keep its configured TLS, if any."""
 
     def bad(why: str) -> HookFailed:
         return HookFailed(owner, f"its get_client_uri() returned {uri!r:.200}: {why}")
@@ -111,8 +114,12 @@ def target_of_client_uri(
         port = parts.port
     except ValueError as e:
         raise bad(str(e)) from e
-    if parts.scheme.lower() not in ("http", "ws"):
-        raise bad("backends are reached over plain http:// or ws://")
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "ws", "https", "wss"):
+        raise bad("backends are reached over http://, https://, ws:// or wss://")
+    secure = scheme in ("https", "wss")
+    if secure and target.tls is None:
+        target = dataclasses.replace(target, tls=TlsSettings())
     request_target = quote(parts.path or "/", safe=_TARGET_SAFE)
     if parts.query:
         request_target += "?" + quote(parts.query, safe=_TARGET_SAFE)
@@ -122,7 +129,7 @@ def target_of_client_uri(
         host = parse_host(parts.hostname)
     except BadTarget as e:
         raise bad(e.message) from e
-    port = port or 80
+    port = port or (443 if secure else 80)
     if (host_key(host), str(port)) != (host_key(asked[0]), asked[1]):
-        target = Target(host=host, port=port)
+        target = Target(host=host, port=port, tls=TlsSettings() if secure else None)
     return target, request_target

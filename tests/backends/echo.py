@@ -1,4 +1,5 @@
-"""A real backend for the engine's tests (aiohttp), on a TCP port or a unix socket.
+"""A real backend for the engine's tests (aiohttp), on a TCP port or a unix socket, plain or
+TLS (``--tls-cert``, and ``--tls-client-ca`` to require a client certificate).
 
 Routes (everything else echoes):
   any ?redirect_to=X   302 with Location X, whatever the path
@@ -33,6 +34,7 @@ import gzip
 import hashlib
 import json
 import os
+import ssl
 import sys
 
 from aiohttp import WSMsgType, web
@@ -242,18 +244,44 @@ def make_app() -> web.Application:
     return app
 
 
+def tls_context(certfile: str, client_ca: str | None) -> ssl.SSLContext:
+    """The backend's TLS: its certificate chain and key in ``certfile``; with ``client_ca``, a
+    client certificate signed by that CA is required."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int)
     parser.add_argument("--unix-socket")
+    parser.add_argument("--tls-cert", help="serve TLS: a PEM file with key and certificate chain")
+    parser.add_argument("--tls-client-ca", help="require a client certificate from this CA")
     args = parser.parse_args()
     app = make_app()
+    tls = tls_context(args.tls_cert, args.tls_client_ca) if args.tls_cert else None
     if args.unix_socket:
         web.run_app(
-            app, path=args.unix_socket, print=None, handle_signals=True, handler_cancellation=True
+            app,
+            path=args.unix_socket,
+            print=None,
+            handle_signals=True,
+            handler_cancellation=True,
+            ssl_context=tls,
         )
     else:
-        web.run_app(app, host="127.0.0.1", port=args.port, print=None, handler_cancellation=True)
+        web.run_app(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            print=None,
+            handler_cancellation=True,
+            ssl_context=tls,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A plain TCP echo server (no HTTP at all), for raw_socket_proxy apps.
+"""A TCP echo server (no HTTP at all), for raw_socket_proxy apps; over TLS with ``--tls-cert``.
 
 It echoes what it reads, except two commands, each read on its own: ``close`` ends the
 connection (a FIN) and ``reset`` breaks it off (a RST).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import ssl
 import struct
 
 
@@ -30,8 +31,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-cert", help="a PEM file with key and certificate chain")
     args = parser.parse_args()
-    server = await asyncio.start_server(handle, "127.0.0.1", args.port)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert)
+    server = await asyncio.start_server(handle, "127.0.0.1", args.port, ssl=tls)
     async with server:
         await server.serve_forever()
 

@@ -10,6 +10,7 @@ import pytest
 
 from jupyter_server_proxy.apps.specs import KNOWN_KEYS
 from jupyter_server_proxy.apps.validation import SpecError, validate_spec
+from jupyter_server_proxy.core.tls import TlsSettings
 
 
 def ok(raw: dict[str, Any], name: str = "app") -> Any:
@@ -59,6 +60,7 @@ def test_every_key_is_read() -> None:
             "ready_path": "/health",
             "ready_statuses": [200, 204],
             "log_lines": 50,
+            "tls": True,
         }
     )
     assert spec.command == ("run", "{port}") and spec.environment == {"A": "{port}"}
@@ -70,6 +72,7 @@ def test_every_key_is_read() -> None:
     assert spec.rewrite_response == (hook,) and spec.update_last_activity is False
     assert spec.ready_path == "/health" and spec.ready_statuses == (200, 204)
     assert spec.log_lines == 50 and not spec.new_browser_tab
+    assert spec.tls == TlsSettings()
 
 
 def test_callables_are_accepted_where_the_peer_takes_them() -> None:

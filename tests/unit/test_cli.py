@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jupyter_server_proxy.apps.validation import validate_spec
+from jupyter_server_proxy.cli import describe
+
 
 def run_list(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(config_dir, "list", *args)
@@ -71,3 +74,13 @@ def test_apps_named_after_jupyter_routes_are_reported(tmp_path: Path) -> None:
         assert f"{name}: app {name!r}: the name {name!r} is taken by the route /{name}" in out
         assert f"{name}    [config]" not in out
     assert "(a route of jupyter_server)" in out
+
+
+def test_an_app_over_tls_says_so() -> None:
+    """``list`` says which apps are reached over TLS, and which without checking a certificate."""
+    checked, _ = validate_spec("a", {"port": 8443, "tls": True})
+    unchecked, _ = validate_spec("b", {"port": 8443, "tls": {"verify": False}})
+    plain, _ = validate_spec("c", {"port": 8080})
+    assert "listens on: port 8443 over TLS;" in "\n".join(describe(checked))
+    assert "port 8443 over TLS (certificate not checked);" in "\n".join(describe(unchecked))
+    assert "TLS" not in "\n".join(describe(plain))

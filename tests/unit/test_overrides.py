@@ -9,6 +9,7 @@ from tornado.httputil import HTTPHeaders
 from jupyter_server_proxy.core.hooks import HookFailed
 from jupyter_server_proxy.core.location import rewrite_location_headers
 from jupyter_server_proxy.core.routing import Target
+from jupyter_server_proxy.core.tls import TlsSettings
 from jupyter_server_proxy.web.overrides import (
     checked_headers,
     request_timeouts,
@@ -63,7 +64,19 @@ def test_a_client_uri_to_another_host_is_the_target() -> None:
     assert target == Target(host="127.0.0.2", port=80) and uri == "/x"
 
 
-@pytest.mark.parametrize("bad", ["https://localhost/", "http://local host:x/", 42])
+def test_a_client_uri_over_https_or_wss_asks_for_tls() -> None:
+    """As 4.x's client did: ``https``/``wss`` reach the backend over TLS (default settings,
+    port 443 when none is named); a target with TLS settings of its own keeps them."""
+    target, _ = target_of_client_uri("https://localhost:8050/", LOCAL, ("localhost", "8050"), OWNER)
+    assert target == Target(host=LOCAL.host, port=LOCAL.port, tls=TlsSettings())
+    target, _ = target_of_client_uri("wss://example.org/x", LOCAL, ("localhost", "8050"), OWNER)
+    assert target == Target(host="example.org", port=443, tls=TlsSettings())
+    own = Target(host="localhost", port=8050, tls=TlsSettings(verify=False))
+    target, _ = target_of_client_uri("https://localhost:8050/", own, ("localhost", "8050"), OWNER)
+    assert target is own
+
+
+@pytest.mark.parametrize("bad", ["ftp://localhost/", "http://local host:x/", 42])
 def test_a_client_uri_we_cannot_reach_is_refused(bad: object) -> None:
     with pytest.raises(HookFailed, match="get_client_uri"):
         target_of_client_uri(bad, LOCAL, ("localhost", "8050"), OWNER)
