@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.parameters import ParameterSchema
+
 #: A callable that receives the arguments it names (``port``, ``unix_socket``, ``base_url``, ...).
 AskingCallable = Callable[..., Any]
 
@@ -221,6 +223,31 @@ class ServerSpec:
             since="5.0",
         ),
     )
+    instances: bool = field(
+        default=False,
+        metadata=_doc(
+            "bool",
+            "The app can run more than once: ``/<name>@<instance>/`` (``<instance>``: 1 to 32 "
+            "letters, digits, ``_`` or ``-``) starts and reaches an instance of its own, with "
+            "its own process, port or socket, log and state; ``/<name>/`` stays the default "
+            "instance. At most 32 instances per app are kept until the server stops.",
+            since="5.0",
+        ),
+    )
+    parameters: ParameterSchema | None = field(
+        default=None,
+        metadata=_doc(
+            "dict (a JSON Schema)",
+            "Launch parameters: a JSON Schema of ``type: object`` whose properties (string, "
+            "integer, number, boolean; with ``title``, ``description``, ``default``, ``enum``, "
+            "``pattern``, ``minLength``/``maxLength``, ``minimum``/``maximum``) fill "
+            "``{<parameter>}`` templates in ``command`` and ``environment``. Values are given "
+            "when the app or an instance is started from the API, and checked on the server; "
+            "a start by a request uses the defaults.",
+            since="5.0",
+            default="None",
+        ),
+    )
     #: Where the spec came from: "config" or "plugin <entry point name> (<module:attr>)".
     source: str = "config"
 
@@ -245,5 +272,7 @@ KNOWN_KEYS = frozenset(
         "ready_path",
         "ready_statuses",
         "log_lines",
+        "instances",
+        "parameters",
     }
 )

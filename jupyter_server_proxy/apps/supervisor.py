@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import AppFailed
+from ..core.instancenames import join_name
+from ..core.parameters import Value
 from ..core.publicurl import PublicLocation
 from ..core.routing import Target
 from ..core.secret import SECRET_VAR, new_secret
@@ -52,7 +56,21 @@ class ManagedApp:
         upstream: Upstream,
         stop_grace: float = 5.0,
         public: PublicLocation | None = None,
+        instance: str | None = None,
+        parameters: Mapping[str, Value] | None = None,
     ) -> None:
+        #: The app's name, and which of its instances this is (None: the default one). An
+        #: instance runs a copy of the spec named ``<name>@<instance>``, its addressable name,
+        #: which its logs, errors and entry show.
+        self.app_name, self.instance = spec.name, instance
+        if instance is not None:
+            spec = dataclasses.replace(spec, name=join_name(spec.name, instance))
+        #: The launch parameters the next start uses (None: not known yet, ``AppManager``
+        #: sets them before it starts the app); ``_ran_with`` those of the last start.
+        self.parameters: dict[str, Value] | None = (
+            dict(parameters) if parameters is not None else None
+        )
+        self._ran_with: dict[str, Value] = {}
         self.spec = spec
         self.base_url = base_url
         #: Where the browser reaches the app (default: ``<base_url><name>/``, no origin).
@@ -111,6 +129,9 @@ class ManagedApp:
             "started_at": started,
             "exit_code": self._exit_code,
             "command": list(self._command),
+            "app": self.app_name,
+            "instance": self.instance,
+            "parameters": dict(self._ran_with),
         }
 
     def log_tail(self, n: int | None = None) -> list[str]:
@@ -159,8 +180,9 @@ class ManagedApp:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
             command, env = launch.command_and_environment(
-                self.spec, target, self.base_url, self.public
+                self.spec, target, self.base_url, self.public, self.parameters
             )
+            self._ran_with = dict(self.parameters or {})
             # Set after the spec's own environment, so the secret the proxy sends always wins.
             self._secret = env[SECRET_VAR] = new_secret()
             self._command = command

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.parameters import ParameterSchema, SchemaError, check_schema
 from .specs import KNOWN_KEYS, LauncherEntry, ServerSpec
 
 
@@ -27,7 +28,8 @@ class SpecError(ValueError):
 
 
 _LAUNCHER_KEYS = frozenset({"enabled", "title", "icon_path", "path_info", "category", "rank"})
-_NAME = re.compile(r"^[^/\s?#%\\]+$")
+# "@" separates an app from its instance (``core/instancenames.py``).
+_NAME = re.compile(r"^[^/\s?#%\\@]+$")
 
 
 def _is_str_list(value: Any) -> bool:
@@ -54,7 +56,9 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     returns the same dict object for 13 apps).
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise SpecError(str(name), "name", name, "a non-empty name without '/', spaces, ?, # or %")
+        raise SpecError(
+            str(name), "name", name, "a non-empty name without '/', spaces, ?, #, % or @"
+        )
     if not isinstance(raw, Mapping):
         raise SpecError(name, "spec", raw, "a dict of spec keys")
     warnings = [
@@ -158,6 +162,13 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 1:
         raise SpecError(name, "log_lines", log_lines, "an integer >= 1")
 
+    parameters: ParameterSchema | None = None
+    if raw.get("parameters") is not None:
+        try:
+            parameters = check_schema(raw["parameters"])
+        except SchemaError as e:
+            raise SpecError(name, e.key, e.value, e.expected) from e
+
     spec = ServerSpec(
         name=name,
         command=command if callable(command) else tuple(command),
@@ -177,6 +188,8 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         ready_path=ready_path,
         ready_statuses=tuple(statuses),
         log_lines=log_lines,
+        instances=_bool(name, raw, "instances", False),
+        parameters=parameters,
         source=source,
     )
     return spec, warnings
