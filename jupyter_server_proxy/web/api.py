@@ -39,7 +39,7 @@ from ..apps.config import Problem
 from ..apps.specs import ServerSpec
 from ..apps.supervisor import ManagedApp
 from ..core.errors import ProxyError
-from ..core.instancenames import NoSuchApp, split_name
+from ..core.instancenames import NoSuchApp
 from .error_answers import write_error_answer, write_http_error
 from .named import manager_of
 from .settings import PROBLEMS_KEY, SPECS_KEY
@@ -136,12 +136,16 @@ class _AppAPIHandler(APIHandler):
         """The app or instance ``name`` names, and its app's spec; 404 if there is none (an
         app left out after the manager was made is no longer in ``_specs``)."""
         try:
-            if split_name(name)[0] not in _specs(self):
-                raise NoSuchApp(f"no app named {name!r}")
-            manager = manager_of(self.settings)
-            return manager.spec(name), manager.find(name)
+            return self._spec(name), manager_of(self.settings).find(name)
         except NoSuchApp as e:
             raise web.HTTPError(404, e.message) from None
+
+    def _spec(self, name: str) -> ServerSpec:
+        """The spec of the app ``name`` names, or ``NoSuchApp``."""
+        spec = manager_of(self.settings).spec(name)
+        if spec.name not in _specs(self):
+            raise NoSuchApp(f"no app named {spec.name!r}")
+        return spec
 
     def _describe(self, spec: ServerSpec, app: ManagedApp) -> dict[str, Any]:
         info = dict(app.info())
@@ -168,11 +172,9 @@ class _AppAPIHandler(APIHandler):
         """Start (or restart) and answer with the app once it is ready, or with why not: 503
         if it failed to start, 400 for a bad parameter, 404 or 409 (``AppManager``)."""
         given = self._given_parameters()
-        if split_name(name)[0] not in _specs(self):
-            raise web.HTTPError(404, f"no app named {name!r}")
         manager = manager_of(self.settings)
         try:
-            spec = manager.spec(name)
+            spec = self._spec(name)
             app = manager.to_start(name, given, restart=restart)
             await (app.restart() if restart else app.ensure_ready())
         except ProxyError as error:
