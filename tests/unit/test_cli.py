@@ -71,3 +71,17 @@ def test_apps_named_after_jupyter_routes_are_reported(tmp_path: Path) -> None:
         assert f"{name}: app {name!r}: the name {name!r} is taken by the route /{name}" in out
         assert f"{name}    [config]" not in out
     assert "(a route of jupyter_server)" in out
+
+
+def test_instances_and_parameters_are_shown(tmp_path: Path) -> None:
+    """An app's instance form and its parameter names are listed; a bad schema is a problem
+    that names the key."""
+    (tmp_path / "jupyter_server_config.py").write_text(
+        'c.ServerProxy.servers = {"tb": {"command": ["tb", "{port}", "{logdir}"],'
+        ' "instances": True, "parameters": {"type": "object", "properties":'
+        ' {"logdir": {"type": "string", "default": "/tmp"}}}},'
+        ' "bad": {"parameters": {"type": "object", "properties": {"port": {"type": "integer"}}}}}\n'
+    )
+    out = run_list(tmp_path).stdout
+    assert "  instances: tb@<instance>" in out and "  parameters: logdir" in out
+    assert "bad: app 'bad': parameters.properties.port = 'port' is not valid" in out
