@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import ProxyError
-from ..core.instancenames import NoSuchApp, join_name, split_name
+from ..core.instancenames import NoSuchApp, split_name
 from ..core.parameters import ParametersInUse, Value, check_values, describe
 from ..core.publicurl import PublicLocation
 from ..transport.pool import Upstream
@@ -163,8 +163,7 @@ class AppManager:
         if len(kept) >= MAX_INSTANCES:
             raise TooManyInstances(
                 f"app {spec.name!r} has {len(kept)} instances, the most one app may have "
-                f"(MAX_INSTANCES = {MAX_INSTANCES}); use one of them: "
-                + ", ".join(join_name(spec.name, i) for i in kept)
+                f"(MAX_INSTANCES = {MAX_INSTANCES}); start one of them again instead"
             )
         app = ManagedApp(
             spec,

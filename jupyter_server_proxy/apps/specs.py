@@ -230,7 +230,9 @@ class ServerSpec:
             "The app can run more than once: ``/<name>@<instance>/`` (``<instance>``: 1 to 32 "
             "letters, digits, ``_`` or ``-``) starts and reaches an instance of its own, with "
             "its own process, port or socket, log and state; ``/<name>/`` stays the default "
-            "instance. At most 32 instances per app are kept until the server stops.",
+            "instance. At most 32 instances per app are kept until the server stops. Needs "
+            "a ``command``, and a port or socket per instance: no fixed ``port`` nor "
+            "``unix_socket`` path.",
             since="5.0",
         ),
     )

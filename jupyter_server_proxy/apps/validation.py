@@ -162,6 +162,16 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 1:
         raise SpecError(name, "log_lines", log_lines, "an integer >= 1")
 
+    instances = _bool(name, raw, "instances", False)
+    if instances and (not command or port or isinstance(unix_socket, str)):
+        # Every instance listens where it alone does: a port picked for it, or its own socket.
+        raise SpecError(
+            name,
+            "instances",
+            instances,
+            "an app that starts a command on a port or socket of its own "
+            "(no fixed port, no unix_socket path)",
+        )
     parameters: ParameterSchema | None = None
     if raw.get("parameters") is not None:
         try:
@@ -188,7 +198,7 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         ready_path=ready_path,
         ready_statuses=tuple(statuses),
         log_lines=log_lines,
-        instances=_bool(name, raw, "instances", False),
+        instances=instances,
         parameters=parameters,
         source=source,
     )

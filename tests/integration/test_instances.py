@@ -57,8 +57,8 @@ c.ServerProxy.servers = {{
             "required": ["logdir"],
         }},
     }},
-    # No process: its instances are entries only, which makes the limit cheap to reach.
-    "fixed": {{"port": 1, "instances": True}},
+    # Exits at once: its instances fail to start, which makes the limit cheap to reach.
+    "fails": {{"command": ["false", "{{port}}"], "instances": True}},
     "bad-schema": {{
         "command": ["true"],
         "parameters": {{"type": "object", "properties": {{"x": {{"type": "list"}}}}}},
@@ -284,14 +284,18 @@ def test_servers_info_says_which_apps_have_instances_and_parameters(
 
 
 def test_the_number_of_instances_is_bounded(server: JupyterServer) -> None:
-    """Past the limit (32 per app) a new instance is a 409 naming it; kept ones still work."""
+    """Past the limit (32 per app) a new instance is a 409 naming it, and starts nothing; the
+    kept ones (here failed ones) can still be started."""
     for i in range(32):
-        status, info = api(server, "POST", f"fixed@i{i}")
-        assert status == 200, info
-    status, err = api(server, "POST", "fixed@one-more")
+        status, info = api(server, "POST", f"fails@i{i}")
+        assert status == 503 and info["exit_code"] == 1, info
+    status, err = api(server, "POST", "fails@one-more")
     assert status == 409 and "MAX_INSTANCES = 32" in err["message"]
-    assert get(server, "fixed@another/")[0] == 409
-    assert api(server, "POST", "fixed@i0")[0] == 200
+    assert get(server, "fails@another/")[0] == 409
+    assert api(server, "GET", "fails@one-more")[0] == 404
+    assert api(server, "POST", "fails@i0")[0] == 503
+    names = [s["name"] for s in api(server, "GET", "")[1]["servers"]]
+    assert len([n for n in names if n.startswith("fails@")]) == 32
 
 
 def test_server_shutdown_stops_every_instance(tmp_path: Path) -> None:

@@ -152,6 +152,7 @@ def test_exclude_patterns_may_be_compiled() -> None:
         ("ready_statuses", [99]),
         ("log_lines", 0),
         ("instances", "yes"),
+        ("instances", True),  # no command: nothing of its own to start
         ("parameters", {"type": "array"}),
         ("parameters", ["logdir"]),
     ],
@@ -256,7 +257,7 @@ def test_instances_and_parameters() -> None:
         "properties": {"logdir": {"type": "string", "default": "/tmp"}},
         "required": ["logdir"],
     }
-    spec = ok({"instances": True, "parameters": schema})
+    spec = ok({"command": ["x", "{port}"], "instances": True, "parameters": schema})
     assert spec.instances is True and spec.parameters is not None
     assert spec.parameters.schema == schema
     assert [p.name for p in spec.parameters.parameters] == ["logdir"]
@@ -269,3 +270,18 @@ def test_a_bad_parameter_schema_names_app_and_key() -> None:
             "tb", {"parameters": {"type": "object", "properties": {"level": {"type": "str"}}}}
         )
     assert "'tb'" in str(e.value) and "parameters.properties.level.type" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"command": ["x", "{port}"], "port": 8050},
+        {"command": ["x", "{unix_socket}"], "unix_socket": "/tmp/app.sock"},
+        {"port": 8050},
+    ],
+)
+def test_instances_need_a_port_or_socket_of_their_own(raw: dict[str, Any]) -> None:
+    """Instances sharing a fixed port or socket would answer each other's readiness probe."""
+    with pytest.raises(SpecError, match="instances"):
+        validate_spec("tb", {**raw, "instances": True})
+    assert ok({"command": ["x", "{unix_socket}"], "unix_socket": True, "instances": True})
