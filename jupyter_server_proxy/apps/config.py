@@ -156,6 +156,13 @@ class ServerProxy(Configurable):
         help="""Seconds an app has to exit after SIGTERM before its processes get SIGKILL.""",
     ).tag(config=True)
 
+    idle_timeout = Float(
+        0.0,
+        help="""Seconds without traffic after which a running app is stopped, for apps whose
+        spec sets no ``idle_timeout`` of their own; the next request starts it again. 0: never
+        (as 4.x).""",
+    ).tag(config=True)
+
     rewrite_buffer_limit = Int(
         64 << 20,
         help="""Largest response body (bytes) held in memory for a rewrite_response hook; a
@@ -196,6 +203,13 @@ class ServerProxy(Configurable):
         if problem is not None:
             raise TraitError(f"ServerProxy.loopback_congestion_control: {problem}")
         return name
+
+    @validate("idle_timeout")
+    def _valid_idle_timeout(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if not value >= 0:  # NaN too
+            raise TraitError(f"ServerProxy.idle_timeout: {value!r} is not >= 0 (0: never)")
+        return value
 
     @validate("public_url")
     def _valid_public_url(self, proposal: dict[str, Any]) -> str:
@@ -265,7 +279,7 @@ def load_specs(
 
     def add(name: Any, raw: Any, source: str) -> None:
         try:
-            spec, warnings = validate_spec(name, raw, source)
+            spec, warnings = validate_spec(name, raw, source, idle_timeout=config.idle_timeout)
         except SpecError as e:
             problems.append(Problem(str(name), source, f"{e}; app left out"))
             return

@@ -26,8 +26,9 @@ from ..core.instancenames import NoSuchApp, split_name
 from ..core.parameters import ParametersInUse, Value, check_values, describe
 from ..core.publicurl import PublicLocation
 from ..transport.pool import Upstream
+from .identity import instance_spec
 from .specs import ServerSpec
-from .state import AppState
+from .state import AppState, Reason
 from .supervisor import ManagedApp
 
 #: The most instances one app may have (its default one not counted): each is a process and a
@@ -166,15 +167,14 @@ class AppManager:
                 f"(MAX_INSTANCES = {MAX_INSTANCES}); start one of them again instead"
             )
         app = ManagedApp(
-            spec,
+            instance_spec(spec, instance),
             base_url=self.base_url,
             log=self.log,
             upstream=self.upstream,
             stop_grace=self.stop_grace,
             public=instance_location(self.public[spec.name], instance),
-            instance=instance,
-            parameters=values,
         )
+        app.parameters = values
         kept[instance] = app
         self.log.info("%s: new instance", app.spec.name)
         return app
@@ -185,7 +185,9 @@ class AppManager:
         """Stop every app and instance concurrently; never raises (it runs during server
         shutdown)."""
         apps = self.entries()
-        results = await asyncio.gather(*(app.stop() for app in apps), return_exceptions=True)
+        results = await asyncio.gather(
+            *(app.stop(Reason.SHUTDOWN) for app in apps), return_exceptions=True
+        )
         for app, result in zip(apps, results, strict=True):
             if isinstance(result, BaseException):
                 app.log.error("%s: error while stopping: %s", app.spec.name, result)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.parameters import ParameterSchema
+from .policy import Restart
 
 #: A callable that receives the arguments it names (``port``, ``unix_socket``, ``base_url``, ...).
 AskingCallable = Callable[..., Any]
@@ -223,6 +224,31 @@ class ServerSpec:
             since="5.0",
         ),
     )
+    idle_timeout: float = field(
+        default=0.0,
+        metadata=_doc(
+            "float",
+            "Seconds without traffic after which the app is stopped (its whole process "
+            "tree); the next request starts it again. Traffic is what counts as the app's "
+            "activity (``update_last_activity``, ``exclude_last_activity_patterns``); an open "
+            "websocket counts only while messages pass. 0: never.",
+            since="5.0",
+            default="c.ServerProxy.idle_timeout (0)",
+        ),
+    )
+    restart: Restart = field(
+        default="on-request",
+        metadata=_doc(
+            "str",
+            "What happens when the app's process ends by itself: ``'on-request'`` starts it "
+            "again on the next request; ``'always'`` starts it again at once, with a back-off "
+            "doubling from 0.5 s; ``'never'`` leaves it down until it is started from the "
+            "API or the Running panel. Under any policy, 5 ends within 60 s (a crash loop) "
+            "leave it failed until it is started from the API or the Running panel.",
+            since="5.0",
+            default="'on-request'",
+        ),
+    )
     instances: bool = field(
         default=False,
         metadata=_doc(
@@ -274,6 +300,8 @@ KNOWN_KEYS = frozenset(
         "ready_path",
         "ready_statuses",
         "log_lines",
+        "idle_timeout",
+        "restart",
         "instances",
         "parameters",
     }

@@ -13,7 +13,12 @@ Rules:
    not cancel the start for the others: the start runs in its own task.
 5. A start is: where to listen and what to run (``launch.py``), the spawn, draining its output
    (``logtail.py``), then polling until it answers (``readiness.py``).
-6. Each run gets a fresh secret in its environment (``core/secret.py``), which the proxy sends
+6. Why an app is not running is its ``Reason`` (``state.py``), set with the state. What happens
+   after it ends by itself (restart policy, back-off, crash loop) is ``policy.py``'s rule, and
+   when it is idle ``idle.py``'s; this class carries them out. ``ensure_ready`` is what a
+   proxied request calls, and respects them; ``start`` is a start asked for from the API.
+7. ``exit_code``, ``command`` and the log of the last run stay until the next run starts.
+8. Each run gets a fresh secret in its environment (``core/secret.py``), which the proxy sends
    with every request to that run; ``secret`` is the running run's, for the web layer only.
    It is in no ``info()``, log line or error.
 """
@@ -22,30 +27,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import AppFailed
-from ..core.instancenames import join_name
-from ..core.parameters import Value
 from ..core.publicurl import PublicLocation
 from ..core.routing import Target
 from ..core.secret import SECRET_VAR, new_secret
 from ..transport.pool import Upstream
 from . import launch, proctree
+from .automatic import Automatic
+from .identity import Identity
 from .logtail import LogTail
+from .policy import hold_message, holds
 from .proctree import ProcessTree
-from .readiness import wait_ready
+from .readiness import TAIL_LINES, wait_ready
 from .specs import ServerSpec
-from .state import AppState, check_transition
+from .state import AppState, Reason, check_transition
 
 
-class ManagedApp:
-    """One named app: its process, its state and its log."""
+def _utc(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat()
+
+
+_UP = (AppState.STARTING, AppState.RUNNING)
+
+
+class ManagedApp(Identity):
+    """One named app (or instance, ``Identity``): its process, its state and its log."""
 
     def __init__(
         self,
@@ -56,21 +69,7 @@ class ManagedApp:
         upstream: Upstream,
         stop_grace: float = 5.0,
         public: PublicLocation | None = None,
-        instance: str | None = None,
-        parameters: Mapping[str, Value] | None = None,
     ) -> None:
-        #: The app's name, and which of its instances this is (None: the default one). An
-        #: instance runs a copy of the spec named ``<name>@<instance>``, its addressable name,
-        #: which its logs, errors and entry show.
-        self.app_name, self.instance = spec.name, instance
-        if instance is not None:
-            spec = dataclasses.replace(spec, name=join_name(spec.name, instance))
-        #: The launch parameters the next start uses (None: not known yet, ``AppManager``
-        #: sets them before it starts the app); ``_ran_with`` those of the last start.
-        self.parameters: dict[str, Value] | None = (
-            dict(parameters) if parameters is not None else None
-        )
-        self._ran_with: dict[str, Value] = {}
         self.spec = spec
         self.base_url = base_url
         #: Where the browser reaches the app (default: ``<base_url><name>/``, no origin).
@@ -91,6 +90,11 @@ class ManagedApp:
         self._exit_code: int | None = None
         self._command: list[str] = []
         self._secret: str | None = None
+        self._reason: Reason | None = None
+        self._stopped_at: float | None = None
+        self._auto = Automatic(spec, log, start=self.ensure_ready, stop=self.stop)
+        #: Where the web layer stamps the app's traffic (``idle.py``).
+        self.idle = self._auto.idle
 
     # -- state ------------------------------------------------------------------------------
 
@@ -98,9 +102,13 @@ class ManagedApp:
     def state(self) -> AppState:
         return self._state
 
-    def _to(self, new: AppState) -> None:
-        check_transition(self.spec.name, self._state, new)
-        self._state = new
+    def _to(self, new: AppState, reason: Reason | None = None) -> None:
+        check_transition(self.spec.name, self._state, new, reason)
+        if new in _UP:
+            self._stopped_at = None
+        elif self._state in _UP:
+            self._stopped_at = time.time()  # when it went down; later reasons keep the time
+        self._state, self._reason = new, reason
 
     @property
     def pid(self) -> int | None:
@@ -115,23 +123,20 @@ class ManagedApp:
 
     def info(self) -> dict[str, Any]:
         target = self._target
-        started = (
-            datetime.fromtimestamp(self._started_at, timezone.utc).isoformat()
-            if self._started_at is not None and self._state is AppState.RUNNING
-            else None
-        )
+        running = self._state is AppState.RUNNING
         return {
             "name": self.spec.name,
             "state": self._state.value,
             "pid": self.pid,
             "port": target.port if target else None,
             "unix_socket": target.unix_socket if target else None,
-            "started_at": started,
+            "started_at": _utc(self._started_at) if running else None,
             "exit_code": self._exit_code,
             "command": list(self._command),
-            "app": self.app_name,
-            "instance": self.instance,
-            "parameters": dict(self._ran_with),
+            "reason": self._reason.value if self._reason else None,
+            "stopped_at": _utc(self._stopped_at),
+            "restart": self.spec.restart,
+            "idle_timeout": self.spec.idle_timeout,
         }
 
     def log_tail(self, n: int | None = None) -> list[str]:
@@ -139,8 +144,29 @@ class ManagedApp:
 
     # -- starting -----------------------------------------------------------------------------
 
-    async def ensure_ready(self) -> Target:
-        """The app's target once it answers; starts it (once) if it isn't running."""
+    @property
+    def held(self) -> bool:
+        """Whether a request may not start the app (``policy.holds``): only the API can."""
+        return holds(self._reason, self.spec.restart)
+
+    async def start(self) -> Target:
+        """A start asked for from the API or the UI: it also starts an app that ``held``
+        keeps from requests, and the crash count begins again."""
+        self._auto.asked_to_start()
+        return await self.ensure_ready(asked=True)
+
+    async def ensure_ready(self, *, asked: bool = False) -> Target:
+        """The app's target once it answers; starts it (once) if it isn't running, unless it
+        is ``held`` and the start was not ``asked`` for from the API (``AppFailed`` says why)."""
+        if self._state is not AppState.RUNNING and self.held and not asked:
+            raise AppFailed(
+                self.spec.name,
+                hold_message(self._reason, self._exit_code),
+                command=self._command,
+                log_tail=self._logs.lines(TAIL_LINES),
+                exit_code=self._exit_code,
+            )
+        await self._auto.idle_stop_done()  # the stop goes first, then a new start
         if self._state is AppState.RUNNING and self._target is not None:
             return self._target
         if not self.spec.command:
@@ -154,6 +180,7 @@ class ManagedApp:
         return await asyncio.shield(self._starting)
 
     async def _start(self) -> Target:
+        self._auto.halt()
         watch = self._watch
         if watch is not None and not watch.done():
             await watch  # what the last run left behind goes first: it may hold the port
@@ -171,18 +198,19 @@ class ManagedApp:
                 self.log.info("%s: port was taken, trying another", self.spec.name)
                 continue
             self._to(AppState.RUNNING)
+            self.idle.arm()
             return target
         assert error is not None
-        self._to(AppState.FAILED)
+        self._to(AppState.FAILED, Reason.START_FAILED)
+        self._ended_by_itself()
         raise error
 
     async def _start_once(self) -> Target:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
             command, env = launch.command_and_environment(
-                self.spec, target, self.base_url, self.public, self.parameters
+                self.spec, target, self.base_url, self.public, self._launch_values()
             )
-            self._ran_with = dict(self.parameters or {})
             # Set after the spec's own environment, so the secret the proxy sends always wins.
             self._secret = env[SECRET_VAR] = new_secret()
             self._command = command
@@ -221,16 +249,24 @@ class ManagedApp:
         if self._proc is proc and self._state is AppState.RUNNING:
             self._exit_code = code
             self.log.warning("%s: exited with code %s", self.spec.name, code)
-            self._to(AppState.EXITED)
+            self._to(AppState.EXITED, Reason.EXITED)
+            # Before the cleanup's awaits: a request meanwhile sees a crash loop at once.
+            self._ended_by_itself()
             if self._tree is not None:
                 await proctree.stop(self._tree, proc, self.stop_grace, self.log, self.spec.name)
             await self._logs.settle()
             self._remove_socket_dir()
 
+    def _ended_by_itself(self) -> None:
+        if self._auto.ended():
+            self._to(AppState.FAILED, Reason.CRASH_LOOP)
+
     # -- stopping -----------------------------------------------------------------------------
 
-    async def stop(self) -> None:
-        """Stop the app (idempotent): SIGTERM to its group, SIGKILL after the grace period."""
+    async def stop(self, reason: Reason = Reason.USER) -> None:
+        """Stop the app (idempotent): SIGTERM to its group, SIGKILL after the grace period.
+        ``reason``: user, idle or shutdown."""
+        self._auto.halt()
         starting = self._starting
         if starting is not None and not starting.done():
             starting.cancel()
@@ -238,11 +274,12 @@ class ManagedApp:
                 await starting
         await self._terminate()
         if self._state is not AppState.STOPPED:
-            self._to(AppState.STOPPED)
+            self._to(AppState.STOPPED, reason)
 
     async def restart(self) -> Target:
+        """A restart asked for from the API or the UI."""
         await self.stop()
-        return await self.ensure_ready()
+        return await self.start()
 
     async def _terminate(self) -> None:
         proc = self._proc

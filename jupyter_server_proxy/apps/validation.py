@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.parameters import ParameterSchema, SchemaError, check_schema
+from .policy import RESTART_POLICIES, Restart
 from .specs import KNOWN_KEYS, LauncherEntry, ServerSpec
 
 
@@ -49,8 +50,27 @@ def _bool(app: str, raw: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSpec, list[str]]:
+def _lifecycle(app: str, raw: Mapping[str, Any], idle_default: float) -> tuple[float, Restart]:
+    """The app's ``idle_timeout`` (``idle_default`` when not given) and ``restart`` policy."""
+    idle = raw.get("idle_timeout", idle_default)
+    if (
+        isinstance(idle, bool)
+        or not isinstance(idle, (int, float))
+        or not math.isfinite(idle)
+        or idle < 0
+    ):
+        raise SpecError(app, "idle_timeout", idle, "a number of seconds >= 0 (0: never)")
+    restart = raw.get("restart", "on-request")
+    if restart not in RESTART_POLICIES:
+        raise SpecError(app, "restart", restart, "one of " + ", ".join(map(repr, RESTART_POLICIES)))
+    return float(idle), restart
+
+
+def validate_spec(
+    name: Any, raw: Any, source: str = "config", *, idle_timeout: float = 0.0
+) -> tuple[ServerSpec, list[str]]:
     """Check one app's spec; return it validated, with warnings (unknown keys).
+    ``idle_timeout`` is the server's default (``c.ServerProxy.idle_timeout``).
 
     Raises ``SpecError`` for the first bad key. ``raw`` is never changed (one published plugin
     returns the same dict object for 13 apps).
@@ -161,6 +181,7 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
     log_lines = raw.get("log_lines", 1000)
     if isinstance(log_lines, bool) or not isinstance(log_lines, int) or log_lines < 1:
         raise SpecError(name, "log_lines", log_lines, "an integer >= 1")
+    idle, restart = _lifecycle(name, raw, idle_timeout)
 
     instances = _bool(name, raw, "instances", False)
     if instances and (not command or port or isinstance(unix_socket, str)):
@@ -198,6 +219,8 @@ def validate_spec(name: Any, raw: Any, source: str = "config") -> tuple[ServerSp
         ready_path=ready_path,
         ready_statuses=tuple(statuses),
         log_lines=log_lines,
+        idle_timeout=idle,
+        restart=restart,
         instances=instances,
         parameters=parameters,
         source=source,

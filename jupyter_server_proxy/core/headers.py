@@ -45,6 +45,7 @@ HOP_BY_HOP = frozenset(
 
 #: The three names the peer sends the context path under; apps read one or another.
 CONTEXT_HEADERS = ("X-Forwarded-Context", "X-ProxyContextPath", "X-Forwarded-Prefix")
+_CONTEXT_FIELDS = frozenset(h.lower() for h in CONTEXT_HEADERS)
 
 #: jupyter_server names its login cookie ``username-<host with non-alphanumerics as ->``. Browsers
 #: don't scope cookies by port, so cookies of *other* Jupyter servers on this host arrive too.
@@ -74,10 +75,20 @@ def connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
     return tokens
 
 
-def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
+def _lowered(headers: Iterable[tuple[str, str]]) -> tuple[Headers, list[str], frozenset[str]]:
+    """(the fields, their names lower-cased, the hop-by-hop names among them): one pass that the
+    filters below share, since they run on every request and response."""
     items = list(headers)
-    named = connection_tokens(items)
-    return [(n, v) for n, v in items if n.lower() not in HOP_BY_HOP and n.lower() not in named]
+    lowered = [n.lower() for n, _ in items]
+    hop = HOP_BY_HOP
+    if "connection" in lowered:
+        hop = hop | connection_tokens(items)
+    return items, lowered, hop
+
+
+def drop_hop_by_hop(headers: Iterable[tuple[str, str]]) -> Headers:
+    items, lowered, hop = _lowered(headers)
+    return [item for item, lname in zip(items, lowered, strict=True) if lname not in hop]
 
 
 def is_websocket_upgrade(upgrade: str | None) -> bool:
@@ -131,20 +142,31 @@ def strip_jupyter_credentials(
     bearer credential that is the server's token (or that authenticated this request).
     Kept: ``_xsrf`` (proxied tornado apps need their own) and every other cookie and header.
     """
-    drop = {login_cookie} if login_cookie else set()
     out: Headers = []
     for name, value in headers:
-        lname = name.lower()
-        if lname == "cookie":
-            value = filter_cookie_header(value, drop)
-            if not value:
-                continue
-        elif lname == "authorization" and _authorization_is_jupyters(
-            value, server_token, header_authenticated
-        ):
-            continue
-        out.append((name, value))
+        kept = _without_credentials(
+            name.lower(), value, server_token, login_cookie, header_authenticated
+        )
+        if kept is not None:
+            out.append((name, kept))
     return out
+
+
+def _without_credentials(
+    lname: str,
+    value: str,
+    server_token: str | None,
+    login_cookie: str | None,
+    header_authenticated: bool,
+) -> str | None:
+    """The value of field ``lname`` without Jupyter's credentials; None: drop the field."""
+    if lname == "cookie":
+        return filter_cookie_header(value, {login_cookie} if login_cookie else set()) or None
+    if lname == "authorization" and _authorization_is_jupyters(
+        value, server_token, header_authenticated
+    ):
+        return None
+    return value
 
 
 def strip_token_query(query: str, server_token: str | None) -> str:
@@ -179,14 +201,14 @@ _HANDSHAKE_FIELDS = frozenset(
 ANSWERED_HERE = frozenset({"expect"})
 
 
+#: What ``client_request_fields`` drops, lower-cased.
+_NOT_FROM_CLIENTS = ANSWERED_HERE | IDENTITY_FIELDS
+
+
 def client_request_fields(headers: Iterable[tuple[str, str]]) -> Headers:
     """The client's request fields, without those the proxy's server answered itself and
     without the proxy's identity fields (rule 5): a client must not pass for the proxy."""
-    return [
-        (n, v)
-        for n, v in headers
-        if n.lower() not in ANSWERED_HERE and n.lower() not in IDENTITY_FIELDS
-    ]
+    return [(n, v) for n, v in headers if n.lower() not in _NOT_FROM_CLIENTS]
 
 
 def upstream_request_headers(
@@ -212,19 +234,20 @@ def upstream_request_headers(
     None of the three is sent then, not even one the client sent itself: they are this proxy's
     to set.
     """
-    out = drop_hop_by_hop(headers)
-    out = strip_jupyter_credentials(
-        out,
-        server_token=server_token,
-        login_cookie=login_cookie,
-        header_authenticated=header_authenticated,
-    )
-    replaced = {h.lower() for h in CONTEXT_HEADERS}
+    items, lowered, drop = _lowered(headers)
+    drop = drop | _CONTEXT_FIELDS
     if websocket:
-        replaced |= _HANDSHAKE_FIELDS
+        drop = drop | _HANDSHAKE_FIELDS
     overridden = {k: v for k, v in (overrides or {}).items() if k.lower() not in IDENTITY_FIELDS}
-    replaced |= {k.lower() for k in overridden}
-    out = [(n, v) for n, v in out if n.lower() not in replaced]
+    if overridden:
+        drop = drop | {k.lower() for k in overridden}
+    out: Headers = []
+    for (name, value), lname in zip(items, lowered, strict=True):
+        if lname in drop:
+            continue
+        kept = _without_credentials(lname, value, server_token, login_cookie, header_authenticated)
+        if kept is not None:
+            out.append((name, kept))
     if context_path is not None:
         out.extend((h, context_path) for h in CONTEXT_HEADERS)
     for name, value in overridden.items():
@@ -269,9 +292,12 @@ def downstream_response_headers(
     With the response's ``status``: a 1xx or 204 loses any ``Content-Length``, whatever the
     backend sent, since such a response has no content and must not announce any (RFC 9110
     §8.6); a client that believed it would wait for bytes that never come."""
-    out = drop_hop_by_hop(headers)
-    for name, value in out:
-        check_field(name, value)
+    items, lowered, drop = _lowered(headers)
     if status is not None and (status < 200 or status == 204):
-        out = [(n, v) for n, v in out if n.lower() != "content-length"]
+        drop = drop | {"content-length"}
+    out: Headers = []
+    for item, lname in zip(items, lowered, strict=True):
+        if lname not in drop:
+            check_field(*item)
+            out.append(item)
     return out

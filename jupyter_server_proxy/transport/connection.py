@@ -62,6 +62,7 @@ class Connection(ResponseReader):
         self._drained: asyncio.Future[None] | None = None  # set while the write buffer is full
         self._sending: asyncio.Task[None] | None = None
         self._last = False  # the request said ``Connection: close``
+        self._poller: select.poll | None = None  # the socket's, for ``quiet``
 
     @property
     def state(self) -> State:
@@ -86,10 +87,8 @@ class Connection(ResponseReader):
         in after its last exchange but that the event loop has not read yet would otherwise be
         taken for the next request's answer; httpcore makes the same check before it reuses a
         connection. ``poll`` rather than ``select``: descriptors may be past FD_SETSIZE."""
-        assert self.transport is not None
-        poller = select.poll()
-        poller.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
-        return not poller.poll(0)
+        assert self._poller is not None
+        return not self._poller.poll(0)
 
     def close(self) -> None:
         """Close the connection; an exchange on it fails as if the backend had closed it."""
@@ -104,6 +103,9 @@ class Connection(ResponseReader):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
+        # Made once: ``quiet`` runs before every reuse. It holds no descriptor of its own.
+        self._poller = select.poll()
+        self._poller.register(transport.get_extra_info("socket").fileno(), select.POLLIN)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._pool.forget(self)

@@ -12,9 +12,10 @@ Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
   ``DELETE <name>``         -> stop it
   ``POST <name>/restart``   -> restart it
   ``GET <name>/logs``       -> ``{"name", "lines": [...]}``
-where an app is
-``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code", "url", "app",
-"instance", "parameters"}``. ``<name>`` is an app's name or an instance's, ``<app>@<instance>``
+where an app is ``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code",
+"command", "reason", "stopped_at", "restart", "idle_timeout", "url", "app", "instance",
+"parameters"}``. A start from here (POST, restart) also starts an app that requests may not
+(``ManagedApp.held``). ``<name>`` is an app's name or an instance's, ``<app>@<instance>``
 (``core/instancenames.py``); the list has every app, each followed by the instances started
 since the server started. ``POST <name>`` and ``POST <name>/restart`` take the optional body
 ``{"parameters": {...}}``, the launch parameters, checked before anything starts (400 naming
@@ -148,7 +149,7 @@ class _AppAPIHandler(APIHandler):
         return spec
 
     def _describe(self, spec: ServerSpec, app: ManagedApp) -> dict[str, Any]:
-        info = dict(app.info())
+        info = {**app.info(), **app.identity()}
         if app.instance is None:
             info["url"] = app_url(self.base_url, spec)
         else:
@@ -176,7 +177,7 @@ class _AppAPIHandler(APIHandler):
         try:
             spec = self._spec(name)
             app = manager.to_start(name, given, restart=restart)
-            await (app.restart() if restart else app.ensure_ready())
+            await (app.restart() if restart else app.start())
         except ProxyError as error:
             write_error_answer(self, error, as_json=True)
             return

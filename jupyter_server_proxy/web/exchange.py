@@ -174,7 +174,11 @@ class ResponsePlan:
 class ResponseRelay:
     """Relays one backend response to the client (rules 1-3 of this module)."""
 
-    def __init__(self, client: ClientWriter, watch: ClientWatch, log: logging.Logger) -> None:
+    def __init__(
+        self, client: ClientWriter, watch: ClientWatch, log: Callable[[], logging.Logger]
+    ) -> None:
+        """``log`` gives the logger when there is something to say: Jupyter's handlers look
+        theirs up on every access, and this runs for every request."""
         self.client = client
         self.watch = watch
         self.log = log
@@ -209,7 +213,7 @@ class ResponseRelay:
         except BodyBroken as e:
             if not client.headers_sent():  # nothing reached the client: it can get the cause
                 raise e.error from e
-            self.log.warning("%s, proxying %s", e, plan.request_path)
+            self.log().warning("%s, proxying %s", e, plan.request_path)
             client.abort()
             return
         await self._finish()

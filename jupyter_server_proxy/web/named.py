@@ -50,18 +50,23 @@ class SuperviseAndProxyHandler(ProxyHandler):
         super().__init__(*args, **kwargs)
         self.name = self.spec.name
         self.proxy_base = self.spec.name
+        self._app: ManagedApp | None = None
         self._app_target: Target | None = None
         #: The secret of the run ``_app_target`` belongs to (None: an app we did not start).
         self._app_secret: str | None = None
         self._excluded = [re.compile(p) for p in self.spec.exclude_last_activity_patterns]
+        #: Whether this handler proxies an HTTP exchange, and whether it counted as traffic.
+        self._in_exchange = self._exchange_counted = False
 
     @property
     def app(self) -> ManagedApp:
         """The app (or instance) of this request, ready to be started: an instance is made at
         its first request, and a start by a request gets the launch parameters the app ran
         with last, else their defaults (``AppManager.to_start``; a ``ProxyError`` if it
-        cannot be started)."""
-        return manager_of(self.settings).to_start(self.name)
+        cannot be started). Found once per request: a name's app never changes."""
+        if self._app is None:
+            self._app = manager_of(self.settings).to_start(self.name)
+        return self._app
 
     async def _ready_target(self) -> Target:
         app = self.app
@@ -157,6 +162,17 @@ class SuperviseAndProxyHandler(ProxyHandler):
             )
             return True
 
+    def _record_activity(self) -> None:
+        """What counts as activity is also the app's traffic for its idle timer
+        (``apps/idle.py``); a counted response is traffic until it ends."""
+        super()._record_activity()
+        idle = self.app.idle
+        if self._in_exchange and not self._exchange_counted:
+            self._exchange_counted = True
+            idle.began()
+        else:
+            idle.traffic()
+
     def _named_paths(self, path: str) -> tuple[str, str]:
         """(context path ``{base_url}{name}``, raw path after it) for this request."""
         _, raw = self._paths(path)
@@ -179,6 +195,8 @@ class SuperviseAndProxyHandler(ProxyHandler):
             and headers.get("Sec-Fetch-Mode") == "navigate"
             and headers.get("Sec-Fetch-Dest") == "document"
             and self.app.state is not AppState.RUNNING
+            # An app only the API may start gets the failure page, which says so.
+            and not self.app.held
         )
 
     def _write_starting_page(self) -> None:
@@ -200,7 +218,12 @@ class SuperviseAndProxyHandler(ProxyHandler):
         target = await self._ready_target()
         context, raw = self._named_paths(path)
         upstream, asked = self._upstream_of(target, context, raw)
-        await self._exchange_http(target, context, upstream, asked)
+        self._in_exchange = True
+        try:
+            await self._exchange_http(target, context, upstream, asked)
+        finally:
+            if self._exchange_counted:
+                self.app.idle.ended()
 
     async def _named_connect(self, path: str) -> None:
         target = await self._ready_target()

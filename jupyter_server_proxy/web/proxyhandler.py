@@ -188,7 +188,7 @@ class ProxyHandler(WebSocketBridging):
             # The writer is made here, not kept on the handler: a handler that referred to it
             # and back would be a reference cycle, left for the garbage collector to free with
             # its request, connection and headers, on every request.
-            relay = ResponseRelay(TornadoClient(self), self._client_watch, self.log)
+            relay = ResponseRelay(TornadoClient(self), self._client_watch, lambda: self.log)
             await relay.relay(response, plan)
         finally:
             response.release()  # back to the pool if the exchange completed, else closed

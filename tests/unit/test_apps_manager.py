@@ -112,9 +112,9 @@ def test_two_instances_run_at_once_with_their_own_parameters() -> None:
         assert b["argv"] == ["second", "--workers=5"]
         assert a["env"]["JSP_LABEL"] == "first; echo $(id) `x` > /tmp/y"
         assert a["env"]["JUPYTER_SERVER_PROXY_PREFIX"] == "/user/a/tb@one/"
-        assert one.info()["name"] == "tb@one" and one.info()["app"] == "tb"
-        assert one.info()["instance"] == "one"
-        assert two.info()["parameters"] == {"label": "second", "workers": 5}
+        assert one.info()["name"] == "tb@one" and one.identity()["app"] == "tb"
+        assert one.identity()["instance"] == "one"
+        assert two.identity()["parameters"] == {"label": "second", "workers": 5}
         assert [e.spec.name for e in m.entries()][:3] == ["tb", "tb@one", "tb@two"]
         pid_two = two.pid
         assert pid_two is not None
@@ -151,7 +151,7 @@ def test_other_values_for_a_running_instance_are_refused_until_restart() -> None
             m.to_start("tb@x", {"label": "b"})
         m.to_start("tb@x", {"label": "b"}, restart=True)
         await app.restart()
-        assert app.info()["parameters"] == {"label": "b", "workers": 2}
+        assert app.identity()["parameters"] == {"label": "b", "workers": 2}
         await m.stop_all()
 
     asyncio.run(go())

@@ -151,7 +151,7 @@ def relay(client: Client, backend: Backend, the_plan: ResponsePlan | None = None
     watch = ClientWatch()
 
     async def go() -> None:
-        await ResponseRelay(client, watch, LOG).relay(backend, the_plan or plan())  # type: ignore[arg-type]
+        await ResponseRelay(client, watch, lambda: LOG).relay(backend, the_plan or plan())  # type: ignore[arg-type]
 
     asyncio.run(go())
     return watch
@@ -211,7 +211,9 @@ def test_a_slow_client_pauses_the_backend_past_ahead_bytes() -> None:
     async def go() -> None:
         watch = ClientWatch()
         backend = Backend(reads=[b"first", big, big, b"last"])
-        task = asyncio.ensure_future(ResponseRelay(client, watch, LOG).relay(backend, plan()))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(
+            ResponseRelay(client, watch, lambda: LOG).relay(backend, plan())
+        )  # type: ignore[arg-type]
         for _ in range(10):
             await asyncio.sleep(0)
         paused.append(not task.done() and len(client.flushes) == 1)
