@@ -44,6 +44,11 @@ def describe(spec: ServerSpec) -> list[str]:
         where += " over TLS" + ("" if spec.tls.verify else " (certificate not checked)")
     opens = "a new browser tab" if spec.new_browser_tab else "a JupyterLab tab"
     lines.append(f"  listens on: {where}; timeout {spec.timeout:g}s; opens in {opens}")
+    if spec.instances:
+        lines.append(f"  instances: {spec.name}@<instance>")
+    if spec.parameters is not None:
+        names = ", ".join(p.name for p in spec.parameters.parameters) or "(none)"
+        lines.append(f"  parameters: {names}")
     return lines
 
 

@@ -5,8 +5,10 @@ Rules:
    (``unix_socket: True``) a socket in a private directory (mode 0700) that the caller removes
    when the run ends (``remove_socket_dir``).
 2. Templates (``{port}``, ``{unix_socket}``, ``{base_url}``, ``{public_url}``) and callables in
-   ``command`` and ``environment`` are filled in for each run; a hook that fails, or a command
-   that ends up empty, is an ``AppFailed`` that says so.
+   ``command`` and ``environment`` are filled in for each run, and so are the run's launch
+   parameters (``core/parameters.py``), as text: a value is one argv item or environment value
+   whatever characters it holds, since nothing runs through a shell. A hook that fails, or a
+   command that ends up empty, is an ``AppFailed`` that says so.
 5. The app is told where the browser reaches it (``core/publicurl.py``): its public path in
    ``JUPYTER_SERVER_PROXY_PREFIX``, and its full URL in ``JUPYTER_SERVER_PROXY_URL`` when the
    public origin is known; ``{public_url}`` is that URL, else the path. Its own ``environment``
@@ -26,10 +28,12 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import AppFailed
 from ..core.hooks import HookFailed, resolve
+from ..core.parameters import Value, template_values
 from ..core.publicurl import PREFIX_VAR, URL_VAR, PublicLocation
 from ..core.routing import Target
 from ..core.tls import TlsSettings
@@ -94,12 +98,20 @@ def remove_socket_dir(socket_dir: str | None) -> None:
 
 
 def command_and_environment(
-    spec: ServerSpec, target: Target, base_url: str, public: PublicLocation | None = None
+    spec: ServerSpec,
+    target: Target,
+    base_url: str,
+    public: PublicLocation | None = None,
+    parameters: Mapping[str, Value] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The run's command line and extra environment, templates and callables filled in.
-    ``public`` is where the browser reaches the app; by default ``<base_url><name>/``."""
+    ``public`` is where the browser reaches the app; by default ``<base_url><name>/``.
+    ``parameters``: the run's checked launch parameters, which callables get by name too."""
     public = public or PublicLocation(base_url.rstrip("/") + "/").under(spec.name + "/")
+    # The proxy's own templates last: no parameter can shadow them (the schema check refuses
+    # their names too).
     values: dict[str, Any] = {
+        **template_values(parameters or {}),
         "port": target.port if target.port is not None else "",
         "unix_socket": target.unix_socket or "",
         "base_url": base_url,

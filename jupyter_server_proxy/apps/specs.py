@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.parameters import ParameterSchema
 from ..core.tls import TlsSettings
 from .policy import Restart
 
@@ -261,6 +262,33 @@ class ServerSpec:
             default="'on-request'",
         ),
     )
+    instances: bool = field(
+        default=False,
+        metadata=_doc(
+            "bool",
+            "The app can run more than once: ``/<name>@<instance>/`` (``<instance>``: 1 to 32 "
+            "letters, digits, ``_`` or ``-``) starts and reaches an instance of its own, with "
+            "its own process, port or socket, log and state; ``/<name>/`` stays the default "
+            "instance. At most 32 instances per app are kept until the server stops. Needs "
+            "a ``command``, and a port or socket per instance: no fixed ``port`` nor "
+            "``unix_socket`` path.",
+            since="5.0",
+        ),
+    )
+    parameters: ParameterSchema | None = field(
+        default=None,
+        metadata=_doc(
+            "dict (a JSON Schema)",
+            "Launch parameters: a JSON Schema of ``type: object`` whose properties (string, "
+            "integer, number, boolean; with ``title``, ``description``, ``default``, ``enum``, "
+            "``pattern``, ``minLength``/``maxLength``, ``minimum``/``maximum``) fill "
+            "``{<parameter>}`` templates in ``command`` and ``environment``. Values are given "
+            "when the app or an instance is started from the API, and checked on the server; "
+            "a start by a request uses the defaults.",
+            since="5.0",
+            default="None",
+        ),
+    )
     #: Where the spec came from: "config" or "plugin <entry point name> (<module:attr>)".
     source: str = "config"
 
@@ -288,5 +316,7 @@ KNOWN_KEYS = frozenset(
         "tls",
         "idle_timeout",
         "restart",
+        "instances",
+        "parameters",
     }
 )

@@ -39,6 +39,7 @@ from ..core.secret import SECRET_VAR, new_secret
 from ..transport.pool import Upstream
 from . import launch, proctree
 from .automatic import Automatic
+from .identity import Identity
 from .logtail import LogTail
 from .policy import hold_message, holds
 from .proctree import ProcessTree
@@ -56,8 +57,8 @@ def _utc(timestamp: float | None) -> str | None:
 _UP = (AppState.STARTING, AppState.RUNNING)
 
 
-class ManagedApp:
-    """One named app: its process, its state and its log."""
+class ManagedApp(Identity):
+    """One named app (or instance, ``Identity``): its process, its state and its log."""
 
     def __init__(
         self,
@@ -208,7 +209,7 @@ class ManagedApp:
         target, self._socket_dir = launch.new_target(self.spec)
         try:
             command, env = launch.command_and_environment(
-                self.spec, target, self.base_url, self.public
+                self.spec, target, self.base_url, self.public, self._launch_values()
             )
             # Set after the spec's own environment, so the secret the proxy sends always wins.
             self._secret = env[SECRET_VAR] = new_secret()

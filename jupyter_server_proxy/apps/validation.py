@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..core.parameters import ParameterSchema, SchemaError, check_schema
 from ..core.tls import BadTls, TlsSettings, parse_tls
 from ..transport.tls import client_context
 from .policy import RESTART_POLICIES, Restart
@@ -30,7 +31,8 @@ class SpecError(ValueError):
 
 
 _LAUNCHER_KEYS = frozenset({"enabled", "title", "icon_path", "path_info", "category", "rank"})
-_NAME = re.compile(r"^[^/\s?#%\\]+$")
+# "@" separates an app from its instance (``core/instancenames.py``).
+_NAME = re.compile(r"^[^/\s?#%\\@]+$")
 
 
 def _is_str_list(value: Any) -> bool:
@@ -91,7 +93,9 @@ def validate_spec(
     returns the same dict object for 13 apps).
     """
     if not isinstance(name, str) or not _NAME.match(name):
-        raise SpecError(str(name), "name", name, "a non-empty name without '/', spaces, ?, # or %")
+        raise SpecError(
+            str(name), "name", name, "a non-empty name without '/', spaces, ?, #, % or @"
+        )
     if not isinstance(raw, Mapping):
         raise SpecError(name, "spec", raw, "a dict of spec keys")
     warnings = [
@@ -197,6 +201,22 @@ def validate_spec(
     idle, restart = _lifecycle(name, raw, idle_timeout)
 
     tls = _tls(name, raw.get("tls"))
+    instances = _bool(name, raw, "instances", False)
+    if instances and (not command or port or isinstance(unix_socket, str)):
+        # Every instance listens where it alone does: a port picked for it, or its own socket.
+        raise SpecError(
+            name,
+            "instances",
+            instances,
+            "an app that starts a command on a port or socket of its own "
+            "(no fixed port, no unix_socket path)",
+        )
+    parameters: ParameterSchema | None = None
+    if raw.get("parameters") is not None:
+        try:
+            parameters = check_schema(raw["parameters"])
+        except SchemaError as e:
+            raise SpecError(name, e.key, e.value, e.expected) from e
 
     spec = ServerSpec(
         name=name,
@@ -220,6 +240,8 @@ def validate_spec(
         tls=tls,
         idle_timeout=idle,
         restart=restart,
+        instances=instances,
+        parameters=parameters,
         source=source,
     )
     return spec, warnings

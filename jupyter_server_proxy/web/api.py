@@ -13,8 +13,13 @@ Lifecycle API, under ``{base_url}server-proxy/api/servers/``:
   ``POST <name>/restart``   -> restart it
   ``GET <name>/logs``       -> ``{"name", "lines": [...]}``
 where an app is ``{"name", "state", "pid", "port", "unix_socket", "started_at", "exit_code",
-"command", "reason", "stopped_at", "restart", "idle_timeout", "url"}``. A start from here
-(POST, restart) also starts an app that requests may not (``ManagedApp.held``).
+"command", "reason", "stopped_at", "restart", "idle_timeout", "url", "app", "instance",
+"parameters"}``. A start from here (POST, restart) also starts an app that requests may not
+(``ManagedApp.held``). ``<name>`` is an app's name or an instance's, ``<app>@<instance>``
+(``core/instancenames.py``); the list has every app, each followed by the instances started
+since the server started. ``POST <name>`` and ``POST <name>/restart`` take the optional body
+``{"parameters": {...}}``, the launch parameters, checked before anything starts (400 naming
+the bad one).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from tornado import web
 from ..apps.config import Problem
 from ..apps.specs import ServerSpec
 from ..apps.supervisor import ManagedApp
-from ..core.errors import AppFailed
+from ..core.errors import ProxyError
+from ..core.instancenames import NoSuchApp
 from .error_answers import write_error_answer, write_http_error
 from .named import manager_of
 from .settings import PROBLEMS_KEY, SPECS_KEY
@@ -70,7 +76,13 @@ def servers_info(
         if entry.icon_path:
             launcher["icon_url"] = url_path_join(base_url, "server-proxy", "icon", spec.name)
         processes.append(
-            {"name": spec.name, "launcher_entry": launcher, "new_browser_tab": spec.new_browser_tab}
+            {
+                "name": spec.name,
+                "launcher_entry": launcher,
+                "new_browser_tab": spec.new_browser_tab,
+                "instances": spec.instances,
+                "parameters": dict(spec.parameters.schema) if spec.parameters else None,
+            }
         )
     left_out = [
         {"name": p.app, "source": p.source, "message": p.message}
@@ -122,22 +134,51 @@ class _AppAPIHandler(APIHandler):
         write_http_error(self, status_code, as_json=True, **kwargs)
 
     def _app(self, name: str) -> tuple[ServerSpec, ManagedApp]:
-        spec = _specs(self).get(name)
-        if spec is None:
-            raise web.HTTPError(404, f"no app named {name!r}")
-        return spec, manager_of(self.settings).get(name)
+        """The app or instance ``name`` names, and its app's spec; 404 if there is none (an
+        app left out after the manager was made is no longer in ``_specs``)."""
+        try:
+            return self._spec(name), manager_of(self.settings).find(name)
+        except NoSuchApp as e:
+            raise web.HTTPError(404, e.message) from None
+
+    def _spec(self, name: str) -> ServerSpec:
+        """The spec of the app ``name`` names, or ``NoSuchApp``."""
+        spec = manager_of(self.settings).spec(name)
+        if spec.name not in _specs(self):
+            raise NoSuchApp(f"no app named {spec.name!r}")
+        return spec
 
     def _describe(self, spec: ServerSpec, app: ManagedApp) -> dict[str, Any]:
-        info = dict(app.info())
-        info["url"] = app_url(self.base_url, spec)
+        info = {**app.info(), **app.identity()}
+        if app.instance is None:
+            info["url"] = app_url(self.base_url, spec)
+        else:
+            info["url"] = url_path_join(self.base_url, app.spec.name + "/")
         return info
 
-    async def _start(self, name: str, *, restart: bool) -> None:
-        """Start (or restart) and answer with the app once it is ready, or 503 with why not."""
-        spec, app = self._app(name)
+    def _given_parameters(self) -> Any:
+        """The ``parameters`` of the request's JSON body (None without a body, or without the
+        key); a body that is not such JSON is a 400."""
+        if not self.request.body.strip():
+            return None
         try:
+            body = json.loads(self.request.body)
+        except ValueError as e:
+            raise web.HTTPError(400, f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict) or set(body) - {"parameters"}:
+            raise web.HTTPError(400, 'the body must be {"parameters": {name: value, ...}}')
+        return body.get("parameters")
+
+    async def _start(self, name: str, *, restart: bool) -> None:
+        """Start (or restart) and answer with the app once it is ready, or with why not: 503
+        if it failed to start, 400 for a bad parameter, 404 or 409 (``AppManager``)."""
+        given = self._given_parameters()
+        manager = manager_of(self.settings)
+        try:
+            spec = self._spec(name)
+            app = manager.to_start(name, given, restart=restart)
             await (app.restart() if restart else app.start())
-        except AppFailed as error:
+        except ProxyError as error:
             write_error_answer(self, error, as_json=True)
             return
         self.finish(json.dumps(self._describe(spec, app)))
@@ -146,16 +187,13 @@ class _AppAPIHandler(APIHandler):
 class ServersHandler(_AppAPIHandler):
     @web.authenticated
     def get(self) -> None:
-        apps = manager_of(self.settings)
-        self.finish(
-            json.dumps(
-                {
-                    "servers": [
-                        self._describe(spec, apps.get(name)) for name, spec in _specs(self).items()
-                    ]
-                }
-            )
-        )
+        specs = _specs(self)
+        listed = [
+            self._describe(specs[app.app_name], app)
+            for app in manager_of(self.settings).entries()
+            if app.app_name in specs
+        ]
+        self.finish(json.dumps({"servers": listed}))
 
 
 class ServerHandler(_AppAPIHandler):

@@ -50,6 +50,7 @@ class SuperviseAndProxyHandler(ProxyHandler):
         super().__init__(*args, **kwargs)
         self.name = self.spec.name
         self.proxy_base = self.spec.name
+        self._app: ManagedApp | None = None
         self._app_target: Target | None = None
         #: The secret of the run ``_app_target`` belongs to (None: an app we did not start).
         self._app_secret: str | None = None
@@ -59,7 +60,13 @@ class SuperviseAndProxyHandler(ProxyHandler):
 
     @property
     def app(self) -> ManagedApp:
-        return manager_of(self.settings).get(self.name)
+        """The app (or instance) of this request, ready to be started: an instance is made at
+        its first request, and a start by a request gets the launch parameters the app ran
+        with last, else their defaults (``AppManager.to_start``; a ``ProxyError`` if it
+        cannot be started). Found once per request: a name's app never changes."""
+        if self._app is None:
+            self._app = manager_of(self.settings).to_start(self.name)
+        return self._app
 
     async def _ready_target(self) -> Target:
         app = self.app
@@ -282,17 +289,19 @@ class AddSlashHandler(JupyterHandler):
         self.redirect(urlunsplit(src._replace(path=src.path + "/")))
 
 
-def app_route_names(name: str) -> tuple[str, str]:
-    """The tornado names of an app's two routes, by which they are found again (their patterns
-    may equal a route of Jupyter's: ``/api$``)."""
-    return f"jupyter-server-proxy app {name} (add slash)", f"jupyter-server-proxy app {name}"
+def app_route_names(name: str) -> tuple[str, str, str, str]:
+    """The tornado names of an app's routes, by which they are found again (their patterns
+    may equal a route of Jupyter's: ``/api$``): ``/<name>`` and ``/<name>/...``, then
+    ``/<name>@<instance>`` and ``/<name>@<instance>/...`` (``instances.py``)."""
+    route = f"jupyter-server-proxy app {name}"
+    return f"{route} (add slash)", route, f"{route} instance (add slash)", f"{route} instance"
 
 
 def named_routes(base_url: str, specs: Mapping[str, ServerSpec]) -> list[Any]:
     out: list[Any] = []
     for name, spec in specs.items():
         pattern = re.escape(name)
-        slash, proxy = app_route_names(name)
+        slash, proxy, *_ = app_route_names(name)
         out.append((url_path_join(base_url, pattern), AddSlashHandler, {}, slash))
         out.append(
             (

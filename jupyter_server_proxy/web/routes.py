@@ -36,6 +36,7 @@ def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) 
     # The handlers are imported here, not at the top: ``jupyter server-proxy list`` uses this
     # module's route checks and should not load tornado's handlers and ours to do so.
     from .api import api_routes
+    from .instances import instance_routes
     from .named import named_routes
     from .porthandlers import BadTargetHandler, LocalProxyHandler, RemoteProxyHandler
 
@@ -49,6 +50,7 @@ def routes(base_url: str, config: ServerProxy, specs: Mapping[str, ServerSpec]) 
     out: list[Any] = []
     out += api_routes(base_url, specs)
     out += named_routes(base_url, specs)
+    out += instance_routes(base_url, specs)
     out += [
         (
             under(rf"/proxy/absolute/{_HOST}:(\d+)(/.*|)"),

@@ -6,6 +6,7 @@ import asyncio
 import http.client
 import socket
 import threading
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -116,3 +117,21 @@ def test_browser_navigation_to_a_stopped_app_gets_a_starting_page(server: Jupyte
     r = request(server.url("navigated/"), headers=navigate)
     assert r.headers["Content-Type"].startswith("text/html")
     assert b'"argv"' not in r.body
+
+
+@pytest.mark.deliberate_difference(
+    reason="'@' separates an app from its instance: 4.x took it in an app's name"
+)
+def test_an_app_name_with_an_at_sign_is_left_out(tmp_path: Path, backend_port: int) -> None:
+    """``a@b`` would read as the instance ``b`` of the app ``a``: the app is left out, and
+    reported in servers-info."""
+    config = f"c.ServerProxy.servers = {{'a@b': {{'port': {backend_port}}}}}\n"
+    server = JupyterServer(tmp_path, config, base_url="/base/").start()
+    try:
+        r = server.get("a@b/echo/x")
+        info = server.get("server-proxy/servers-info").json()
+    finally:
+        server.stop()
+    assert r.status == 404 and b"/echo/x" not in r.body
+    assert isinstance(info, dict)
+    assert "a@b" not in {p["name"] for p in info["server_processes"]}

@@ -159,7 +159,9 @@ def response_schema(path: str, method: str, status: str) -> dict[str, Any]:
 
 def test_openapi_matches_the_running_api(make_server: Callable[..., JupyterServer]) -> None:
     """Every documented answer of a real server validates against the OpenAPI document: list,
-    one app, start, logs, restart, stop, servers-info, and an app that fails to start (503)."""
+    one app, start, logs, restart, stop, servers-info, an app that fails to start (503), an
+    instance started with parameters, a refused parameter (400), other values for a running
+    instance (409) and an instance of an app without instances (404)."""
     echo = json.dumps([*ECHO, "--port", "{port}"])
     failing = json.dumps([sys.executable, "-c", "print('no luck'); raise SystemExit(3)"])
     server = make_server(
@@ -168,14 +170,26 @@ def test_openapi_matches_the_running_api(make_server: Callable[..., JupyterServe
             c.ServerProxy.servers = {{
                 "echo": {{"command": {echo}, "timeout": 30}},
                 "broken": {{"command": {failing}, "timeout": 30}},
+                "many": {{
+                    "command": {echo},
+                    "timeout": 30,
+                    "instances": True,
+                    "parameters": {{
+                        "type": "object",
+                        "properties": {{"n": {{"type": "integer", "default": 1}}}},
+                    }},
+                }},
             }}
             """
         )
     )
 
-    def call(path: str, method: str = "GET") -> tuple[int, Any]:
+    def call(path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
         request = urllib.request.Request(
-            server.url(f"server-proxy/{path}"), method=method, headers=server.auth
+            server.url(f"server-proxy/{path}"),
+            method=method,
+            headers=server.auth,
+            data=None if body is None else json.dumps(body).encode(),
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
@@ -193,8 +207,16 @@ def test_openapi_matches_the_running_api(make_server: Callable[..., JupyterServe
         ("api/servers", "GET", "/api/servers", "200"),
         ("api/servers/echo", "DELETE", "/api/servers/{name}", "200"),
         ("api/servers/broken", "POST", "/api/servers/{name}", "503"),
+        ("api/servers/many@a", "POST", "/api/servers/{name}", "200", {"parameters": {"n": 2}}),
+        ("api/servers/many@a", "GET", "/api/servers/{name}", "200"),
+        ("api/servers/many@b", "POST", "/api/servers/{name}", "400", {"parameters": {"n": "x"}}),
+        ("api/servers/many@a", "POST", "/api/servers/{name}", "409", {"parameters": {"n": 3}}),
+        ("api/servers/echo@a", "GET", "/api/servers/{name}", "404"),
+        ("api/servers/many@a/restart", "POST", "/api/servers/{name}/restart", "200"),
+        ("api/servers", "GET", "/api/servers", "200"),
+        ("api/servers/many@a", "DELETE", "/api/servers/{name}", "200"),
     ]
-    for path, method, documented, status in checks:
-        code, body = call(path, method)
+    for path, method, documented, status, *sent in checks:
+        code, body = call(path, method, *sent)
         assert str(code) == status, (path, method, body)
         jsonschema.validate(body, response_schema(documented, method.lower(), status))

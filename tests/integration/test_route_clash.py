@@ -31,7 +31,7 @@ CONFIG = (
     "import sys\nc.ServerProxy.servers = {\n"
     + "".join(
         f"    {name!r}: {{'command': [sys.executable, {ECHO!r}, '--port', '{{port}}'],"
-        " 'timeout': 20},\n"
+        " 'timeout': 20, 'instances': True},\n"
         for name in NAMES
     )
     + "}\n"
@@ -101,12 +101,23 @@ def test_look_alike_names_still_work(server: JupyterServer) -> None:
         assert json.loads(body)["path"] == "/echo/x"
 
 
+def test_instances_of_left_out_apps_are_left_out_too(server: JupyterServer) -> None:
+    """A left-out app's ``/<name>@<instance>/`` routes go with its own; a look-alike's
+    instances work."""
+    for name in CLASHING:
+        status, body = get(server, f"{name}@x/echo/x")
+        assert b'"path": "/echo/x"' not in body, name
+    status, body = get(server, "trees@x/echo/x")
+    assert status == 200 and json.loads(body)["path"] == "/echo/x"
+
+
 def test_lifecycle_api_does_not_offer_left_out_apps(server: JupyterServer) -> None:
     status, body = get(server, "server-proxy/api/servers")
     assert status == 200
     names = {s["name"] for s in json.loads(body)["servers"]}
     assert not names & CLASHING
     assert get(server, "server-proxy/api/servers/static")[0] == 404
+    assert get(server, "server-proxy/api/servers/static@x")[0] == 404
 
 
 @pytest.mark.parametrize("base", ["/", "/user/alice/"])

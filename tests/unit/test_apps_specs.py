@@ -154,6 +154,10 @@ def test_exclude_patterns_may_be_compiled() -> None:
         ("ready_path", "health"),
         ("ready_statuses", [99]),
         ("log_lines", 0),
+        ("instances", "yes"),
+        ("instances", True),  # no command: nothing of its own to start
+        ("parameters", {"type": "array"}),
+        ("parameters", ["logdir"]),
     ],
 )
 def test_bad_values_name_app_key_value_and_expectation(key: str, value: Any) -> None:
@@ -192,9 +196,9 @@ def test_bad_launcher_entry_values(key: str, value: Any) -> None:
     assert f"launcher_entry.{key}" in str(e.value)
 
 
-@pytest.mark.parametrize("name", ["", "a/b", "has space", "q?", 3, None])
+@pytest.mark.parametrize("name", ["", "a/b", "has space", "q?", "tb@exp1", 3, None])
 def test_bad_names(name: Any) -> None:
-    """A name must fit in one URL path segment."""
+    """A name must fit in one URL path segment, and has no "@" (it separates an instance)."""
     with pytest.raises(SpecError):
         validate_spec(name, {})
 
@@ -245,3 +249,42 @@ def test_known_keys_cover_the_peers_documented_set() -> None:
 def test_unix_socket_false_means_tcp() -> None:
     assert ok({"unix_socket": False}).unix_socket is None
     assert ok({"unix_socket": True}).unix_socket is True
+
+
+def test_instances_and_parameters() -> None:
+    """``instances`` is off by default; ``parameters`` is checked into a schema whose JSON
+    form is kept for servers-info."""
+    assert ok({}).instances is False and ok({}).parameters is None
+    schema = {
+        "type": "object",
+        "properties": {"logdir": {"type": "string", "default": "/tmp"}},
+        "required": ["logdir"],
+    }
+    spec = ok({"command": ["x", "{port}"], "instances": True, "parameters": schema})
+    assert spec.instances is True and spec.parameters is not None
+    assert spec.parameters.schema == schema
+    assert [p.name for p in spec.parameters.parameters] == ["logdir"]
+
+
+def test_a_bad_parameter_schema_names_app_and_key() -> None:
+    """The message names the app and the key inside ``parameters`` that is wrong."""
+    with pytest.raises(SpecError) as e:
+        validate_spec(
+            "tb", {"parameters": {"type": "object", "properties": {"level": {"type": "str"}}}}
+        )
+    assert "'tb'" in str(e.value) and "parameters.properties.level.type" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"command": ["x", "{port}"], "port": 8050},
+        {"command": ["x", "{unix_socket}"], "unix_socket": "/tmp/app.sock"},
+        {"port": 8050},
+    ],
+)
+def test_instances_need_a_port_or_socket_of_their_own(raw: dict[str, Any]) -> None:
+    """Instances sharing a fixed port or socket would answer each other's readiness probe."""
+    with pytest.raises(SpecError, match="instances"):
+        validate_spec("tb", {**raw, "instances": True})
+    assert ok({"command": ["x", "{unix_socket}"], "unix_socket": True, "instances": True})

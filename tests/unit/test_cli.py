@@ -84,3 +84,17 @@ def test_an_app_over_tls_says_so() -> None:
     assert "listens on: port 8443 over TLS;" in "\n".join(describe(checked))
     assert "port 8443 over TLS (certificate not checked);" in "\n".join(describe(unchecked))
     assert "TLS" not in "\n".join(describe(plain))
+
+
+def test_instances_and_parameters_are_shown(tmp_path: Path) -> None:
+    """An app's instance form and its parameter names are listed; a bad schema is a problem
+    that names the key."""
+    (tmp_path / "jupyter_server_config.py").write_text(
+        'c.ServerProxy.servers = {"tb": {"command": ["tb", "{port}", "{logdir}"],'
+        ' "instances": True, "parameters": {"type": "object", "properties":'
+        ' {"logdir": {"type": "string", "default": "/tmp"}}}},'
+        ' "bad": {"parameters": {"type": "object", "properties": {"port": {"type": "integer"}}}}}\n'
+    )
+    out = run_list(tmp_path).stdout
+    assert "  instances: tb@<instance>" in out and "  parameters: logdir" in out
+    assert "bad: app 'bad': parameters.properties.port = 'port' is not valid" in out
