@@ -4,13 +4,17 @@ The route's only argument is the path after ``/<name>``. Per request: make sure 
 (starting it at most once, however many requests race), then proxy through the same engine as
 ``/proxy/<port>/`` with the app's ``mappath``, ``request_headers_override`` and
 ``rewrite_response`` applied. A failure to start is an ``AppFailed`` (503 with the exit code and log
-tail), answered by the one error writer (``error_answers.py``). Every request and websocket
+tail), answered by the one error writer (``error_answers.py``). A browser that navigates to an app
+that is not running is held while it starts, for ``c.ServerProxy.start_hold`` seconds: it gets the
+app if the app is ready by then, else the "Starting…" page, which waits for the start and then
+shows the app; every other request waits for the app. Every request and websocket
 handshake to a run this proxy started carries that run's secret and the user's name
 (``core/secret.py``), added after the client's headers were filtered and overrides applied.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Mapping
 from typing import Any, cast
@@ -20,6 +24,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..apps.config import DEFAULT_START_HOLD
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
 from ..apps.state import AppState
@@ -28,9 +33,10 @@ from ..core.errorpage import starting_html
 from ..core.hooks import HookFailed, call_hook, hook_name, raised_where, resolve
 from ..core.routing import Target
 from ..core.secret import identity_headers, user_name
+from ..transport.timelimit import within
 from .proxyhandler import ProxyHandler
 from .rawstream import RawSocketBridge, open_stream
-from .settings import MANAGER_KEY
+from .settings import MANAGER_KEY, START_HOLD_KEY
 
 #: Settings key: the apps whose activity rule has raised already (its traceback is logged once).
 _RULE_FAILURES_KEY = "server_proxy_activity_rule_failures"
@@ -60,9 +66,12 @@ class SuperviseAndProxyHandler(ProxyHandler):
         return manager_of(self.settings).get(self.name)
 
     async def _ready_target(self) -> Target:
+        return self._use_run(await self.app.ensure_ready())
+
+    def _use_run(self, ready: Target) -> Target:
+        """The target a ready run gave, and its secret, for this request. Called with no await
+        after the run was found ready: the secret read is that of the run ``ready`` points at."""
         app = self.app
-        ready = await app.ensure_ready()
-        # Read with the target, no await between: the secret is that of the run it points at.
         self._app_secret = app.secret
         self._app_target = Target(
             host=ready.host or "127.0.0.1", port=ready.port, unix_socket=ready.unix_socket
@@ -158,15 +167,19 @@ class SuperviseAndProxyHandler(ProxyHandler):
         _, raw = self._paths(path)
         return url_path_join(self.base_url, self.name).rstrip("/"), raw
 
-    #: Whether a browser navigating to an app that is not running gets the "Starting…" page
-    #: (it needs the lifecycle API, which the standalone proxy does not serve).
+    #: Whether a browser navigating to an app that is not running is held while it starts and
+    #: then gets the "Starting…" page (it needs the lifecycle API, which the standalone proxy
+    #: does not serve).
     starting_page = True
 
-    def _shows_starting_page(self) -> bool:
-        """A top-level browser navigation (Fetch Metadata: ``Sec-Fetch-Mode: navigate``,
-        ``Sec-Fetch-Dest: document``) to an app with a command that is not running: the browser
-        gets a page that follows the start instead of a request that hangs until the app is
-        ready. Lab's iframes, scripts, API clients and older browsers wait as before."""
+    def _is_navigation_to_cold_app(self) -> bool:
+        """A top-level browser navigation (Fetch Metadata: ``Sec-Fetch-Mode: navigate`` and
+        ``Sec-Fetch-Dest: document``) to an app with a command that is not running. Every
+        current browser sends both (Chrome 76, Firefox 90, Safari 16.4); a client that sends
+        neither (curl, scripts, older browsers), Lab's iframes (``Sec-Fetch-Dest: iframe``)
+        and fetches wait for the app as before, which is always correct, if less telling. An
+        ``Accept`` that prefers HTML is not taken as a sign: scripts send it too, and a page
+        with a script is no answer for them."""
         headers = self.request.headers
         return (
             self.starting_page
@@ -177,11 +190,26 @@ class SuperviseAndProxyHandler(ProxyHandler):
             and self.app.state is not AppState.RUNNING
         )
 
+    async def _held_start(self) -> Target | None:
+        """Start the app (or join its start) and wait for it at most ``start_hold`` seconds:
+        its target if it is ready by then, None if it is still starting (the start goes on:
+        a waiter that gives up does not cancel it). A start that fails in time raises its
+        ``AppFailed``, answered with the failure page as for any client."""
+        hold = float(self.settings.get(START_HOLD_KEY, DEFAULT_START_HOLD))
+        if hold <= 0:
+            return None
+        try:
+            ready = await within(self.app.ensure_ready(), hold)
+        except asyncio.TimeoutError:
+            return None
+        return self._use_run(ready)
+
     def _write_starting_page(self) -> None:
         start_url = url_path_join(self.base_url, "server-proxy/api/servers", self.name)
         title = self.spec.launcher_entry.title or self.name
-        self.set_status(503)  # not there yet; the page itself starts the app and reloads
-        self.set_header("Retry-After", "1")
+        # 202: accepted, not done yet (RFC 9110 §15.3.3). Not an error status: a browser logs
+        # a page that came with one as a failed load.
+        self.set_status(202)
         self.set_header("Cache-Control", "no-store")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(starting_html(title, start_url, self.xsrf_token.decode()))
@@ -190,10 +218,14 @@ class SuperviseAndProxyHandler(ProxyHandler):
         if self.spec.raw_socket_proxy:
             self.set_header("Allow", "GET")
             raise web.HTTPError(405, f"{self.name} is a raw socket app: connect with a websocket")
-        if self._shows_starting_page():
-            self._write_starting_page()
-            return
-        target = await self._ready_target()
+        if self._is_navigation_to_cold_app():
+            held = await self._held_start()
+            if held is None:
+                self._write_starting_page()
+                return
+            target = held
+        else:
+            target = await self._ready_target()
         context, raw = self._named_paths(path)
         upstream, asked = self._upstream_of(target, context, raw)
         await self._exchange_http(target, context, upstream, asked)
