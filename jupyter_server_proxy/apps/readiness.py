@@ -101,7 +101,13 @@ async def wait_ready(
     deadline = began + spec.timeout
     alarm = _Alarm()
     exit_ = asyncio.ensure_future(proctree.exited(proc))
-    exit_.add_done_callback(lambda _: alarm.ring())
+
+    def exited(task: asyncio.Future[int]) -> None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the loop polls ``returncode`` whatever it says
+        alarm.ring()
+
+    exit_.add_done_callback(exited)
     socket = target.unix_socket
     watch = watch_directory(os.path.dirname(socket), alarm.ring) if socket else None
     #: When the current run of intervals began (rule 3: again when the socket appears).
