@@ -1,5 +1,7 @@
 """A tiny app for the start-up benchmark: it sleeps ``--delay`` seconds, then listens (on
 ``--port`` or ``--unix-socket``) and answers every request ``200 ok`` with ``Connection: close``.
+With ``--mark PATH`` it writes ``time.monotonic()`` (one clock for every process on Linux) to
+PATH once it listens, so the bench can tell how long after that its first 200 came.
 
 Only the standard library's ``socket`` and ``sys`` are imported, so its own start-up time is the
 interpreter's plus the delay: what an app's start costs without us. ``--tag`` is ignored; it
@@ -24,6 +26,9 @@ def main(argv: list[str]) -> None:
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         server.bind(("127.0.0.1", int(opts["--port"])))
     server.listen(64)
+    if "--mark" in opts:
+        with open(opts["--mark"], "w") as mark:
+            mark.write(repr(time.monotonic()))
     while True:
         conn, _ = server.accept()
         with conn:
