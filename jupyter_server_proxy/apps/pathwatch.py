@@ -7,7 +7,8 @@ Rules:
 2. Where there is no inotify (not Linux, a libc without it, the user's limit of watches
    reached, a directory that does not exist, an event loop without ``add_reader``),
    ``watch_directory`` returns None and the caller polls as it would anyway.
-3. A watch holds a file descriptor and an event-loop reader until ``close()``.
+3. A watch holds a file descriptor and an event-loop reader until ``close()``, which closes the
+   descriptor off the event loop.
 """
 
 from __future__ import annotations
@@ -59,10 +60,18 @@ class DirectoryWatch:
         self._on_change()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+        """Stop watching. The descriptor is closed on a worker thread: closing an inotify
+        instance that has a watch waits for the kernel to retire the watch (an RCU grace
+        period: often a fraction of a millisecond, sometimes tens or hundreds of them on a
+        busy machine), which must not stall the event loop and every request on it."""
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        self._loop.remove_reader(fd)
+        try:
+            self._loop.run_in_executor(None, os.close, fd)
+        except RuntimeError:  # the loop's executor is shut down (the server is stopping)
+            os.close(fd)
 
 
 def watch_directory(path: str, on_change: Callable[[], None]) -> DirectoryWatch | None:

@@ -100,14 +100,14 @@ async def wait_ready(
     began = time.monotonic()
     deadline = began + spec.timeout
     alarm = _Alarm()
-    exit_ = asyncio.ensure_future(proctree.exited(proc))
+    exit_watch = asyncio.ensure_future(proctree.exited(proc))
 
     def exited(task: asyncio.Future[int]) -> None:
         if not task.cancelled():
             task.exception()  # retrieved: the loop polls ``returncode`` whatever it says
         alarm.ring()
 
-    exit_.add_done_callback(exited)
+    exit_watch.add_done_callback(exited)
     socket = target.unix_socket
     watch = watch_directory(os.path.dirname(socket), alarm.ring) if socket else None
     #: When the current run of intervals began (rule 3: again when the socket appears).
@@ -151,7 +151,7 @@ async def wait_ready(
             # up over a start; one that took longer than the interval is followed at once.
             await alarm.sleep(max(min(probed_at + wait, deadline) - time.monotonic(), 0))
     finally:
-        exit_.cancel()
+        exit_watch.cancel()
         if watch is not None:
             watch.close()
 
