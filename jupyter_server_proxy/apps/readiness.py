@@ -5,9 +5,9 @@ Rules:
    ``ready_statuses`` says otherwise), or for raw-socket apps a successful connect. Both go
    through the proxy's own client (``Upstream``), the one that will carry the app's traffic.
 2. Polls start 1 ms apart, and the interval grows with the time the start has taken
-   (``interval``): what polling adds to a start is at most half a percent of its length, while
-   an app that takes minutes is probed 20 times a second, not a thousand (not doubling waits,
-   which add as much as the start took).
+   (``interval``): what polling adds to a start is at most a quarter of a percent of its length,
+   while an app that takes minutes is probed 20 times a second, not a thousand (not doubling
+   waits, which can add as much as the start took).
 3. The wait ends early for what makes a probe worth doing at once: the app's exit, and for an
    app on a unix socket, something created in the socket's directory (``pathwatch.py``). A
    socket that does not exist yet is not probed (a stat says so), and when it appears the
@@ -40,12 +40,13 @@ from .pathwatch import watch_directory
 from .specs import ServerSpec
 
 #: Seconds between the first probes: an app that starts fast is seen within about a
-#: millisecond of listening. A refused connect on loopback costs the proxy well under 0.1 ms.
+#: millisecond of listening. A refused connect on loopback and the wake-up before it cost the
+#: server's event loop about 0.1 ms, a tenth of the loop while probes are this close.
 FIRST_INTERVAL = 0.001
 #: Then the interval is this fraction of the time the start has taken so far, so polling adds
-#: at most this fraction to any start (10 ms to one of 2 s), and the number of probes grows
-#: with the logarithm of the start's length: 200 in the first 0.2 s, about 780 more to 10 s.
-INTERVAL_FRACTION = 0.005
+#: at most this fraction to any start (5 ms to one of 2 s), and the number of probes grows
+#: with the logarithm of the start's length: 400 in the first 0.4 s, about 1,300 more to 10 s.
+INTERVAL_FRACTION = 0.0025
 #: ... and never more than this: an app that takes minutes is probed 20 times a second.
 MAX_INTERVAL = 0.05
 #: Lines of the app's log that a failure carries.
