@@ -97,6 +97,7 @@ def status_json(status: int, title: str, message: str) -> dict[str, Any]:
 _STARTING = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Starting {title}…</title>
+<meta name="referrer" content="no-referrer">
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }}
 pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap; }}
@@ -109,7 +110,9 @@ pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap;
 <p class="muted">jupyter-server-proxy</p>
 <script>
 // Values come from data attributes, never from text pasted into this script, and everything
-// shown is set with textContent: nothing here is parsed as HTML.
+// shown is set with textContent: nothing here is parsed as HTML. No Referer leaves this page
+// (the meta tag above): its URL may carry Jupyter's login in its query, and the reload goes
+// to the app.
 //
 // The POST joins the start the server began when it held this page's request (or begins one)
 // and answers once the app is ready, or with why it failed. Its whole answer is read before
