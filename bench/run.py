@@ -4,9 +4,9 @@ configurable-http-proxy, on the same workloads in the same run.
     python bench/run.py [--quick] [--only WORKLOAD ...] [--targets T ...] [--reps N]
                         [--out bench/results.md]
 
-Workloads: download upload small ws32 ws1m wsload coldstart tlsdownload. Targets: direct ours
-peer chp, and with ``--baseline REV`` this repo's package as it was at REV (base), for
-before/after in one run.
+Workloads: download upload small ws32 ws1m wsload coldstart appstart tlsdownload. Targets:
+direct ours peer chp, and with ``--baseline REV`` this repo's package as it was at REV (base),
+for before/after in one run.
 
 Every target is measured the same way. Repetitions interleave the targets, and the order of the
 targets rotates from one repetition to the next, so slow drifts of this noisy machine hit each
@@ -47,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORK = HERE / ".work"
 BACKEND_PY = HERE / "backend.py"
+DELAYED_APP_PY = HERE / "delayed_app.py"
 PEER_VERSION = "4.6.0"
 PEER = f"peer {PEER_VERSION}"
 TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp", "base": "base"}
@@ -54,7 +55,17 @@ TARGET_NAMES = {"direct": "direct", "ours": "ours", "peer": PEER, "chp": "chp", 
 _BASELINE: list[Path] = []
 WARM = "ours, warm server"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-WORKLOADS = ("download", "upload", "small", "ws32", "ws1m", "wsload", "coldstart", "tlsdownload")
+WORKLOADS = (
+    "download",
+    "upload",
+    "small",
+    "ws32",
+    "ws1m",
+    "wsload",
+    "coldstart",
+    "appstart",
+    "tlsdownload",
+)
 #: No single measurement may take longer than this (seconds); every loop also has a fixed count.
 STEP_LIMIT = 120.0
 #: A run never starts a new measurement after this many seconds (full / quick).
@@ -754,6 +765,112 @@ def cold_start_server(
         shutil.rmtree(root, ignore_errors=True)
 
 
+#: App start-up workload: (row title, app name, delay before it listens (s), on a unix socket).
+#: The app is bench/delayed_app.py, the standard library only, so its own start is the
+#: interpreter's plus the delay.
+APP_STARTS = (
+    ("app listening 50 ms after exec, TCP", "fast", 0.05, False),
+    ("app listening 2 s after exec, TCP", "slow", 2.0, False),
+    ("app listening 50 ms after exec, unix socket", "fastunix", 0.05, True),
+    ("app listening 2 s after exec, unix socket", "slowunix", 2.0, True),
+)
+#: How long the direct client waits between two attempts: short beside anything measured,
+#: long enough that the client does not take a core from the starting app.
+DIRECT_TIGHT_POLL = 0.0005
+
+
+def app_ok(address: str | tuple[str, int]) -> bool:
+    """One ``GET /`` on a fresh connection: whether it answered 200 (False if refused)."""
+    with socket.socket(socket.AF_UNIX if isinstance(address, str) else socket.AF_INET) as s:
+        s.settimeout(5)
+        try:
+            s.connect(address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return False
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while data := s.recv(65536):
+            answer += data
+        return answer.startswith(b"HTTP/1.1 200 ")
+
+
+def since_mark(mark: Path, now: float) -> float:
+    """ms from the moment delayed_app.py wrote ``mark`` (it was listening) to ``now``."""
+    return (now - float(mark.read_text())) * 1000
+
+
+def app_start_direct(delay: float, unix: bool, limit: float) -> tuple[float, float]:
+    """ms from exec of bench/delayed_app.py to its first 200, by a client that tries again
+    every ``DIRECT_TIGHT_POLL`` seconds: the app's own start-up time; and ms from its listening
+    to that 200."""
+    sock_dir = Path(tempfile.mkdtemp(prefix="app-", dir=_TMP[0] if _TMP else None))
+    mark = sock_dir / "mark"
+    address: str | tuple[str, int] = (
+        str(sock_dir / "socket") if unix else ("127.0.0.1", free_port())
+    )
+    where = ["--unix-socket", address] if isinstance(address, str) else ["--port", str(address[1])]
+    args = [sys.executable, str(DELAYED_APP_PY), "--delay", str(delay), "--mark", str(mark), *where]
+    start = time.monotonic()
+    proc = spawn(args)
+    try:
+        deadline = start + limit
+        while time.monotonic() < deadline:
+            if app_ok(address):
+                now = time.monotonic()
+                return (now - start) * 1000, since_mark(mark, now)
+            if proc.poll() is not None:
+                raise RuntimeError(f"delayed_app.py exited with {proc.returncode}")
+            time.sleep(DIRECT_TIGHT_POLL)
+        raise TimeoutError(f"not ready within {limit}s")
+    finally:
+        stop(proc)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+def app_starts_server(key: str, limit: float, notes: list[str]) -> dict[str, tuple[float, float]]:
+    """ms from the first request to ``/<app>/`` to its 200, and from the app's listening to that
+    200, for each app of ``APP_STARTS``, on one Jupyter server started for this call (the peer
+    cannot stop an app, so each app starts once per server). A first app with no delay is
+    requested first and not timed: what is timed is an app's start on a server that has
+    proxied before, as a user meets it."""
+    python, pythonpath = target_python(key)
+    tag = f"jsp-bench-{secrets.token_hex(6)}"
+    marks = Path(tempfile.mkdtemp(prefix="marks-", dir=_TMP[0] if _TMP else None))
+    app = [sys.executable, str(DELAYED_APP_PY), "--tag", tag]
+    servers = {"warmup": {"command": [*app, "--port", "{port}"], "timeout": 30}}
+    for _, name, delay, unix in APP_STARTS:
+        where = ["--unix-socket", "{unix_socket}"] if unix else ["--port", "{port}"]
+        servers[name] = {
+            "command": [*app, "--delay", str(delay), "--mark", str(marks / name), *where],
+            "timeout": 30,
+            **({"unix_socket": True} if unix else {}),
+        }
+    proc, base, token, root = start_jupyter(
+        python, f"c.ServerProxy.servers = {servers!r}\n", pythonpath
+    )
+    headers = {"Authorization": f"token {token}"}
+    out = {}
+    try:
+        wait_idle(proc.pid)
+        timed_get(base + "warmup/", headers, limit)
+        for _, name, _, _ in APP_STARTS:
+            wait_idle(proc.pid)
+            ms = timed_get(base + f"{name}/", headers, limit)
+            out[name] = (ms, since_mark(marks / name, time.monotonic()))
+        return out
+    finally:
+        stop(proc)
+        time.sleep(0.2)  # a supervisor that stops its apps on shutdown has had time to do it
+        left = kill_tagged(tag)
+        if left:
+            notes.append(
+                f"{TARGET_NAMES[key]}: apps outlived their Jupyter server "
+                f"({left} process(es) left running; the bench killed them)"
+            )
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(marks, ignore_errors=True)
+
+
 @contextmanager
 def py_spy(pid: int | None, out: Path) -> Iterator[None]:
     """Sample `pid` with py-spy (250 Hz, collapsed stacks to `out`) while the block runs."""
@@ -920,7 +1037,7 @@ def check(row: Row) -> tuple[str, str]:
         vs("chp", 1.5)
     elif row.key == "wsload":
         parts.append((None, "no target: for information"))
-    elif row.key == "coldstart":
+    elif row.key in ("coldstart", "appstart"):
         if row.has("direct"):
             over = row.median("ours") - row.median("direct")
             diffs = [
@@ -934,7 +1051,12 @@ def check(row: Row) -> tuple[str, str]:
                 if diffs
                 else ""
             )
-            parts.append((over <= 10, f"ours − direct = {over:+.0f} ms (need ≤ +10){paired}"))
+            peer = (
+                f"; {PEER} − direct = {row.median(PEER) - row.median('direct'):+.0f} ms"
+                if row.has(PEER)
+                else ""
+            )
+            parts.append((over <= 10, f"ours − direct = {over:+.0f} ms (need ≤ +10){paired}{peer}"))
         else:
             parts.append((None, "direct not measured"))
     oks = [ok for ok, _ in parts]
@@ -1179,7 +1301,7 @@ def main() -> int:
             spawn([*tls_backend, "--tls-cert", str(tls_cert)])
             wait_until_listening(tls_port)
             ours_config = upstream_tls_config(tls_port, tls_ca)
-        needs_proxy_targets = any(w != "coldstart" for w in only)
+        needs_proxy_targets = any(w not in ("coldstart", "appstart") for w in only)
         for key in args.targets if needs_proxy_targets else []:
             try:
                 t = start_target(key, backend_port, ours_config)
@@ -1380,6 +1502,76 @@ def main() -> int:
                 "first proxied request excluded); for information, not checked."
             )
             rows.append(row)
+
+        if "appstart" in only:
+            print(
+                "== app start-up: the app's own start against its first request through", flush=True
+            )
+            # Two rows per app: from exec (direct) or the request (through a server) to the
+            # first 200, and from the app's listening to that 200: the same difference, without
+            # the noise of the interpreter's start.
+            app_rows = {
+                name: Row("appstart", f"{title}: to first 200", "ms", False)
+                for title, name, _, _ in APP_STARTS
+            }
+            after_listen = {
+                name: Row("appstart", f"{title}: listening to first 200", "ms", False)
+                for title, name, _, _ in APP_STARTS
+            }
+            keys = [k for k in ("direct", "ours", "peer", "base") if k in args.targets]
+            app_reps = args.reps or (3 if quick else 5)
+            for rep in range(app_reps):
+                for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+                    name = TARGET_NAMES[key]
+                    first = next(iter(app_rows.values()))
+                    if name in first.failures or name in first.skipped:
+                        continue
+                    if time.monotonic() - began > budget:
+                        for r in [*app_rows.values(), *after_listen.values()]:
+                            r.skipped.setdefault(name, "run time budget spent")
+                        continue
+                    try:
+                        if key == "direct":
+                            got = {
+                                app: app_start_direct(delay, unix, 60)
+                                for _, app, delay, unix in APP_STARTS
+                            }
+                        else:
+                            got = app_starts_server(key, 60, notes)
+                    except Skip as e:
+                        for r in [*app_rows.values(), *after_listen.values()]:
+                            r.skipped[name] = str(e)
+                        print(f"   rep {rep + 1} {name:>11}: SKIPPED {e}", flush=True)
+                        continue
+                    except Exception as e:
+                        for r in [*app_rows.values(), *after_listen.values()]:
+                            r.failures[name] = f"{type(e).__name__}: {str(e)[:300]}"
+                        print(f"   rep {rep + 1} {name:>11}: FAILED {e}", flush=True)
+                        continue
+                    for app, (ms, listened) in got.items():
+                        app_rows[app].add(name, rep, ms)
+                        after_listen[app].add(name, rep, listened)
+                    print(
+                        f"   rep {rep + 1} {name:>11}: "
+                        + ", ".join(
+                            f"{app} {ms:.1f} ms ({listened:.1f} after listening)"
+                            for app, (ms, listened) in got.items()
+                        ),
+                        flush=True,
+                    )
+            notes.append(
+                f"App start-up ({app_reps} repetitions): bench/delayed_app.py, which listens "
+                "after a set delay and imports nothing but socket, sys and time. direct = ms "
+                "from its exec to its first 200, tried again every "
+                f"{DIRECT_TIGHT_POLL * 1000:g} ms by a raw-socket client; ours/peer = ms from "
+                "the first GET /<app>/ to its 200, on a Jupyter server started for the "
+                "repetition whose first proxied request (to another app) is done and untimed. "
+                "'listening to first 200': ms from the moment the app listened (it writes "
+                "time.monotonic() then) to that 200, without the interpreter's start-up. "
+                "Lower is better; the check is ours − direct."
+            )
+            rows.extend(app_rows.values())
+            rows.extend(after_listen.values())
 
         for row in rows:
             for name, why in row.failures.items():

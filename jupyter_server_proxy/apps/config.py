@@ -45,6 +45,9 @@ from .specs import ServerSpec
 from .validation import SpecError, validate_spec
 
 ENTRY_POINT_GROUP = "jupyter_serverproxy_servers"
+#: ``c.ServerProxy.start_hold``'s default (seconds): most apps start within it, and a page that
+#: has shown nothing for longer than a few seconds looks broken.
+DEFAULT_START_HOLD = 3.0
 
 
 class ServerProxy(Configurable):
@@ -163,6 +166,15 @@ class ServerProxy(Configurable):
         help="""Seconds without traffic after which a running app is stopped, for apps whose
         spec sets no ``idle_timeout`` of their own; the next request starts it again. 0: never
         (as 4.x).""",
+    ).tag(config=True)
+
+    start_hold = Float(
+        DEFAULT_START_HOLD,
+        help="""Seconds a browser that navigates to an app that is not running (a bookmark, a
+        typed URL: ``Sec-Fetch-Mode: navigate`` and ``Sec-Fetch-Dest: document``) is held while
+        the app starts: an app ready in time answers that request itself, a slower one gets the
+        "Starting…" page, which shows the app once it is ready. 0 gives the page at once.
+        Other clients wait for the app (up to its ``timeout``) whatever this says.""",
     ).tag(config=True)
 
     rewrite_buffer_limit = Int(

@@ -97,6 +97,7 @@ def status_json(status: int, title: str, message: str) -> dict[str, Any]:
 _STARTING = """<!DOCTYPE html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Starting {title}…</title>
+<meta name="referrer" content="no-referrer">
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 60em; color: #222; }}
 pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap; }}
@@ -109,33 +110,59 @@ pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap;
 <p class="muted">jupyter-server-proxy</p>
 <script>
 // Values come from data attributes, never from text pasted into this script, and everything
-// shown is set with textContent: nothing here is parsed as HTML.
+// shown is set with textContent: nothing here is parsed as HTML. No Referer leaves this page
+// (the meta tag above): its URL may carry Jupyter's login in its query, and the reload goes
+// to the app.
+//
+// The POST joins the start the server began when it held this page's request (or begins one)
+// and answers once the app is ready, or with why it failed. Its whole answer is read before
+// the page reloads, so the request ends by itself rather than being cut off by the reload.
 (function () {{
   var body = document.body;
-  fetch(body.dataset.start, {{
-    method: "POST",
-    credentials: "same-origin",
-    headers: {{ "X-XSRFToken": body.dataset.xsrf, "Accept": "application/json" }}
-  }}).then(function (response) {{
-    if (response.ok) {{ location.reload(); return; }}
-    return response.json().then(function (error) {{
-      document.title = error.title || "App failed to start";
-      document.getElementById("headline").textContent =
-        (error.status || response.status) + " " + (error.title || "App failed to start");
-      var text = error.message || "";
-      if (error.exit_code !== undefined && error.exit_code !== null) {{
-        text += " (exit code " + error.exit_code + ")";
-      }}
-      document.getElementById("message").textContent = text;
-      if (error.log_tail && error.log_tail.length) {{
-        var log = document.getElementById("log");
-        log.textContent = error.log_tail.join("\\n");
-        log.hidden = false;
-      }}
+  var message = document.getElementById("message");
+
+  function showFailure(error, status) {{
+    var title = error.title || "App failed to start";
+    document.title = title;
+    document.getElementById("headline").textContent = (error.status || status) + " " + title;
+    var text = error.message || "";
+    if (error.exit_code !== undefined && error.exit_code !== null) {{
+      text += " (exit code " + error.exit_code + ")";
+    }}
+    message.textContent = text;
+    if (error.log_tail && error.log_tail.length) {{
+      var log = document.getElementById("log");
+      log.textContent = error.log_tail.join("\\n");
+      log.hidden = false;
+    }}
+  }}
+
+  // No answer of ours (the connection dropped, a proxy in front gave up on a long request):
+  // ask again, which joins the same start.
+  function askAgain(why) {{
+    message.textContent = "Still starting (" + why + "); asking the server again…";
+    setTimeout(start, 2000);
+  }}
+
+  function start() {{
+    fetch(body.dataset.start, {{
+      method: "POST",
+      credentials: "same-origin",
+      headers: {{ "X-XSRFToken": body.dataset.xsrf, "Accept": "application/json" }}
+    }}).then(function (response) {{
+      return response.text().then(function (text) {{
+        if (response.ok) {{ location.reload(); return; }}
+        var error = null;
+        try {{ error = JSON.parse(text); }} catch (e) {{ error = null; }}
+        if (error && error.title) {{ showFailure(error, response.status); return; }}
+        askAgain("the server answered " + response.status);
+      }});
+    }}).catch(function (e) {{
+      askAgain(String(e));
     }});
-  }}).catch(function (e) {{
-    document.getElementById("message").textContent = "Could not start the app: " + e;
-  }});
+  }}
+
+  start();
 }})();
 </script>
 </body>
@@ -144,8 +171,9 @@ pre {{ background: #f4f4f4; padding: 1em; overflow: auto; white-space: pre-wrap;
 
 
 def starting_html(title: str, start_url: str, xsrf: str) -> str:
-    """The page a browser gets when it navigates to an app that is not running yet: it starts
-    the app through the lifecycle API, then reloads, or shows why the app failed."""
+    """The page a browser gets when it navigates to an app that is still starting after the
+    request was held for a while: it waits for the start through the lifecycle API (``POST``
+    answers once the app is ready), then reloads, or shows why the app failed."""
     return _STARTING.format(
         title=escape(title), start_url=escape(start_url, quote=True), xsrf=escape(xsrf, quote=True)
     )

@@ -32,7 +32,7 @@ from ..apps.specs import ServerSpec
 from ..core.publicurl import TEMPLATE_VAR, port_template, server_root
 from ..core.tls import parse_upstream_tls
 from ..relay.engine import Engine, EngineSettings
-from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY
+from .settings import ENGINE_KEY, MANAGER_KEY, PROBLEMS_KEY, SPECS_KEY, START_HOLD_KEY
 
 
 def engine_settings(config: ServerProxy) -> EngineSettings:
@@ -85,6 +85,7 @@ class ServerProxyApp(ExtensionApp):
         web_app.settings[MANAGER_KEY] = self.manager
         web_app.settings[SPECS_KEY] = specs
         web_app.settings[PROBLEMS_KEY] = problems
+        web_app.settings[START_HOLD_KEY] = self.server_proxy.start_hold
 
     def initialize_handlers(self) -> None:
         from .routes import routes

@@ -4,7 +4,10 @@ The route's only argument is the path after ``/<name>``. Per request: make sure 
 (starting it at most once, however many requests race), then proxy through the same engine as
 ``/proxy/<port>/`` with the app's ``mappath``, ``request_headers_override`` and
 ``rewrite_response`` applied. A failure to start is an ``AppFailed`` (503 with the exit code and log
-tail), answered by the one error writer (``error_answers.py``). Every request and websocket
+tail), answered by the one error writer (``error_answers.py``). A browser that navigates to an app
+that is not running is held while it starts, for ``c.ServerProxy.start_hold`` seconds: it gets the
+app if the app is ready by then, else the "Starting…" page, which waits for the start and then
+shows the app; every other request waits for the app. Every request and websocket
 handshake to a run this proxy started carries that run's secret and the user's name
 (``core/secret.py``), added after the client's headers were filtered and overrides applied.
 """
@@ -20,17 +23,18 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..apps.config import DEFAULT_START_HOLD
 from ..apps.manager import AppManager
 from ..apps.specs import ServerSpec
 from ..apps.state import AppState
 from ..apps.supervisor import ManagedApp
-from ..core.errorpage import starting_html
 from ..core.hooks import HookFailed, call_hook, hook_name, raised_where, resolve
 from ..core.routing import Target
 from ..core.secret import identity_headers, user_name
 from .proxyhandler import ProxyHandler
 from .rawstream import RawSocketBridge, open_stream
-from .settings import MANAGER_KEY
+from .settings import MANAGER_KEY, START_HOLD_KEY
+from .startingpage import held_start, is_page_load, write_starting_page
 
 #: Settings key: the apps whose activity rule has raised already (its traceback is logged once).
 _RULE_FAILURES_KEY = "server_proxy_activity_rule_failures"
@@ -69,9 +73,12 @@ class SuperviseAndProxyHandler(ProxyHandler):
         return self._app
 
     async def _ready_target(self) -> Target:
+        return self._use_run(await self.app.ensure_ready())
+
+    def _use_run(self, ready: Target) -> Target:
+        """The target a ready run gave, and its secret, for this request. Called with no await
+        after the run was found ready: the secret read is that of the run ``ready`` points at."""
         app = self.app
-        ready = await app.ensure_ready()
-        # Read with the target, no await between: the secret is that of the run it points at.
         self._app_secret = app.secret
         self._app_target = Target(
             host=ready.host or "127.0.0.1",
@@ -181,44 +188,40 @@ class SuperviseAndProxyHandler(ProxyHandler):
         _, raw = self._paths(path)
         return url_path_join(self.base_url, self.name).rstrip("/"), raw
 
-    #: Whether a browser navigating to an app that is not running gets the "Starting…" page
-    #: (it needs the lifecycle API, which the standalone proxy does not serve).
+    #: Whether a browser navigating to an app that is not running is held while it starts and
+    #: then gets the "Starting…" page (it needs the lifecycle API, which the standalone proxy
+    #: does not serve).
     starting_page = True
 
-    def _shows_starting_page(self) -> bool:
-        """A top-level browser navigation (Fetch Metadata: ``Sec-Fetch-Mode: navigate``,
-        ``Sec-Fetch-Dest: document``) to an app with a command that is not running: the browser
-        gets a page that follows the start instead of a request that hangs until the app is
-        ready. Lab's iframes, scripts, API clients and older browsers wait as before."""
-        headers = self.request.headers
+    def _is_navigation_to_cold_app(self) -> bool:
+        """A browser's page load (``startingpage.py``) of an app with a command that is not
+        running and that a request may start."""
         return (
             self.starting_page
-            and self.request.method == "GET"
             and bool(self.spec.command)
-            and headers.get("Sec-Fetch-Mode") == "navigate"
-            and headers.get("Sec-Fetch-Dest") == "document"
+            and is_page_load(self.request)
             and self.app.state is not AppState.RUNNING
             # An app only the API may start gets the failure page, which says so.
             and not self.app.held
         )
 
-    def _write_starting_page(self) -> None:
-        start_url = url_path_join(self.base_url, "server-proxy/api/servers", self.name)
-        title = self.spec.launcher_entry.title or self.name
-        self.set_status(503)  # not there yet; the page itself starts the app and reloads
-        self.set_header("Retry-After", "1")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(starting_html(title, start_url, self.xsrf_token.decode()))
-
     async def _named_exchange(self, path: str) -> None:
         if self.spec.raw_socket_proxy:
             self.set_header("Allow", "GET")
             raise web.HTTPError(405, f"{self.name} is a raw socket app: connect with a websocket")
-        if self._shows_starting_page():
-            self._write_starting_page()
-            return
-        target = await self._ready_target()
+        if self._is_navigation_to_cold_app():
+            hold = float(self.settings.get(START_HOLD_KEY, DEFAULT_START_HOLD))
+            ready = await held_start(self.app, hold)
+            if ready is None:
+                start_url = url_path_join(self.base_url, "server-proxy/api/servers", self.name)
+                title = self.spec.launcher_entry.title or self.spec.name
+                if self.name != self.spec.name:  # an instance: say which
+                    title = f"{title} ({self.name})"
+                write_starting_page(self, title, start_url, self.xsrf_token.decode())
+                return
+            target = self._use_run(ready)
+        else:
+            target = await self._ready_target()
         context, raw = self._named_paths(path)
         upstream, asked = self._upstream_of(target, context, raw)
         self._in_exchange = True

@@ -14,6 +14,8 @@ ENGINE_KEY = "server_proxy_engine"
 MANAGER_KEY = "server_proxy_manager"
 SPECS_KEY = "server_proxy_specs"
 PROBLEMS_KEY = "server_proxy_problems"
+#: ``c.ServerProxy.start_hold`` (seconds), for the named-app handlers.
+START_HOLD_KEY = "server_proxy_start_hold"
 
 
 def engine_for(settings: dict[str, Any]) -> Engine:

@@ -117,7 +117,8 @@ c.ServerProxy.servers = {{
     "neverready": {{"command": [PY, "-c", "import time; time.sleep(120)"], "timeout": 1}},
     "crashes": {{"command": [PY, "-c", "import sys; print('compat-boom', flush=True); sys.exit(3)"],
                  "timeout": 10}},
-    "navigated": {{"command": app()}},
+    # Listens 5 s after it starts: longer than this project holds a page load (3 s).
+    "navigated": {{"command": ["sh", "-c", 'sleep 5; exec "$@"', "sh", *app()], "timeout": 60}},
     "hidden": {{"command": app(), "launcher_entry": {{"enabled": False}}}},
 }}
 """

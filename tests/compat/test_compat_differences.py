@@ -105,8 +105,9 @@ def test_websocket_to_refusing_app_is_502(server: JupyterServer) -> None:
     reason="4.x keeps a browser's page load waiting, blank, while the app starts"
 )
 def test_browser_navigation_to_a_stopped_app_gets_a_starting_page(server: JupyterServer) -> None:
-    """A top-level navigation (``Sec-Fetch-Mode: navigate``) to an app that is not running gets
-    an HTML page that starts it and then shows it (or its exit code and log)."""
+    """A top-level navigation (``Sec-Fetch-Mode: navigate``) to an app that is not running and
+    is slower to start than the page load is held (``c.ServerProxy.start_hold``) gets an HTML
+    page that waits for the start and then shows the app (or its exit code and log)."""
     navigate = {
         "Cookie": server.login_cookie(),
         "Accept": "text/html",
@@ -115,6 +116,7 @@ def test_browser_navigation_to_a_stopped_app_gets_a_starting_page(server: Jupyte
         "Sec-Fetch-Site": "none",
     }
     r = request(server.url("navigated/"), headers=navigate)
+    assert r.status == 202
     assert r.headers["Content-Type"].startswith("text/html")
     assert b'"argv"' not in r.body
 

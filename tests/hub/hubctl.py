@@ -293,7 +293,7 @@ class Browser:
         }
         async with self.session.get(self.hub.url(path), headers=headers, max_redirects=20) as r:
             status, url, body = r.status, str(r.url), await r.text()
-        starting = _STARTING_PAGE.search(body) if status == 503 else None
+        starting = _STARTING_PAGE.search(body) if status == 202 else None
         if starting:  # the "Starting…" page: do what its script does, then reload
             await self._start_app(*map(html.unescape, starting.groups()))
             async with self.session.get(url, headers=headers, max_redirects=20) as r:

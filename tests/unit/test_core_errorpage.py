@@ -4,6 +4,9 @@ escaped, and the starting page's script reads its inputs only from data attribut
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,17 @@ def test_starting_page_escapes_and_keeps_inputs_out_of_the_script() -> None:
     assert 'data-xsrf="tok&quot;&lt;"' in page
     script = page.split("<script>")[1].split("</script>")[0]
     assert "/a" not in script and "tok" not in script
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node")
+def test_starting_page_script_parses(tmp_path: Path) -> None:
+    """The script is valid JavaScript once the template is filled in (a brace or escape of
+    the Python template gone wrong would only show in a browser, as a dead page)."""
+    page = starting_html("App", "/server-proxy/api/servers/x", "tok")
+    script = tmp_path / "starting.js"
+    script.write_text(page.split("<script>")[1].split("</script>")[0])
+    checked = subprocess.run(["node", "--check", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 @pytest.mark.parametrize(
