@@ -138,8 +138,9 @@ def strip_jupyter_credentials(
     """Remove the credentials that log a user into Jupyter; keep everything else.
 
     Removed: the server's login cookie and any other ``username-*`` Jupyter login cookie, the
-    ``jupyterhub-*`` cookies, and an ``Authorization`` header with Jupyter's ``token`` scheme, or a
-    bearer credential that is the server's token (or that authenticated this request).
+    ``jupyterhub-*`` cookies, an ``Authorization`` header with Jupyter's ``token`` scheme, or a
+    bearer credential that is the server's token (or that authenticated this request), and the
+    ``token`` parameters of a ``Referer``'s query.
     Kept: ``_xsrf`` (proxied tornado apps need their own) and every other cookie and header.
     """
     out: Headers = []
@@ -166,7 +167,23 @@ def _without_credentials(
         value, server_token, header_authenticated
     ):
         return None
+    if lname == "referer" and "token" in value:
+        return referer_without_token(value)
     return value
+
+
+def referer_without_token(value: str) -> str:
+    """A ``Referer`` without the ``token`` parameters of its query. The page it names may have
+    been opened with Jupyter's token (``/lab?token=…``, a JupyterHub API token in a link),
+    which would otherwise reach every app that page loads from. Every ``token`` parameter goes,
+    whatever its value: the proxy cannot tell a Hub token from another, and a Referer is only
+    informative (RFC 9110 §10.1.3 lets a sender trim it)."""
+    base, mark, rest = value.partition("?")
+    if not mark:
+        return value
+    query, hash_, fragment = rest.partition("#")  # no fragment is sent, but one may be forged
+    kept = [p for p in query.split("&") if unquote_plus(p.partition("=")[0]) != "token"]
+    return base + ("?" + "&".join(kept) if kept else "") + hash_ + fragment
 
 
 def strip_token_query(query: str, server_token: str | None) -> str:

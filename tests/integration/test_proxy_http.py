@@ -143,14 +143,18 @@ def test_jupyter_credentials_never_reach_the_backend(
         f"username-127-0-0-1-{port}=secret; jupyterhub-session-id=hub; "
         "jupyterhub-user-alice=u; _xsrf=abc; app=1"
     )
+    # A browser's Referer names the page the request came from: Lab, opened with the token.
+    referer = f"http://127.0.0.1:{port}/lab/tree?token={server.token}&reset"
     doc = echo(
         server,
         f"proxy/{backend.port}/c?token={server.token}&keep=1",
-        headers={"Cookie": cookie},
+        headers={"Cookie": cookie, "Referer": referer},
     )
     assert header(doc, "Authorization") == []
     assert header(doc, "Cookie") == ["_xsrf=abc; app=1"]
     assert doc["query"] == "keep=1"
+    assert header(doc, "Referer") == [f"http://127.0.0.1:{port}/lab/tree?reset"]
+    assert server.token not in json.dumps(doc)
     # The app's own token (another value) passes, and so does another Authorization scheme.
     # (Jupyter reads the last ``token`` argument, so the server's comes last here.)
     status, _, body = run(

@@ -86,6 +86,34 @@ def test_cookie_filter_keeps_app_cookies_and_xsrf() -> None:
     assert filter_cookie_header("mine=1; theme=dark", {"mine"}) == "theme=dark"
 
 
+@pytest.mark.parametrize(
+    ("referer", "sent"),
+    [
+        ("http://h:8888/lab?token=servertoken", "http://h:8888/lab"),
+        ("http://h/user/a/lab/tree?a=1&token=hubtoken&b=%2F", "http://h/user/a/lab/tree?a=1&b=%2F"),
+        ("http://h/lab?tok%65n=x&token=y#frag", "http://h/lab#frag"),
+        ("http://h/app/?mytoken=1&tokens=2", "http://h/app/?mytoken=1&tokens=2"),
+        ("http://h/token/page", "http://h/token/page"),
+    ],
+)
+def test_referer_loses_its_token_arguments(referer: str, sent: str) -> None:
+    """The page a request came from may have been opened with Jupyter's token in its URL: the
+    Referer reaches the app without any ``token`` argument, and with everything else."""
+    for websocket in (False, True):
+        out = upstream_request_headers(
+            [("Referer", referer)],
+            context_path="/proxy/1",
+            server_token="servertoken",
+            login_cookie=None,
+            websocket=websocket,
+        )
+        assert ("Referer", sent) in out
+    chosen = strip_jupyter_credentials(
+        [("Referer", referer)], server_token="servertoken", login_cookie=None
+    )
+    assert chosen == [("Referer", sent)]
+
+
 def test_cookie_header_dropped_when_nothing_is_left() -> None:
     """A Cookie header of only Jupyter cookies is removed, not sent empty."""
     out = strip_jupyter_credentials(
