@@ -19,7 +19,8 @@ Rules:
 6. A probe carries the run's secret (``core/secret.py``), as the proxy's requests do: an app
    that refuses requests without it is still seen to be ready.
 7. An app that exits first, or is not ready in time, is an ``AppFailed`` with the reason, the
-   command and the tail of its log (and the exit code, when it exited).
+   command and the tail of its log (and the exit code, when it exited). So is an app over TLS
+   whose certificate does not verify, at once: waiting would not change it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import asyncio
 import os
 import time
 
-from ..core.errors import AppFailed, UpstreamTimeout, UpstreamUnavailable
+from ..core.errors import AppFailed, CertificateRefused, UpstreamTimeout, UpstreamUnavailable
 from ..core.routing import Target
 from ..core.secret import identity_headers
 from ..transport.connect import connect
@@ -137,7 +138,17 @@ async def wait_ready(
                 wait = interval(probed_at - since)
                 # The last probe before the deadline still gets an interval to be answered.
                 bound = max(deadline - probed_at, wait)
-                maybe = await probe(spec, upstream, target, bound, secret)
+                try:
+                    maybe = await probe(spec, upstream, target, bound, secret)
+                except CertificateRefused as e:
+                    # The app answers, with a certificate its settings do not trust: waiting
+                    # would only delay the same answer until ``timeout``.
+                    raise AppFailed(
+                        spec.name,
+                        e.message,
+                        command=command,
+                        log_tail=logs.lines(TAIL_LINES),
+                    ) from e
                 if maybe is None:
                     return
                 why_not = maybe
@@ -168,6 +179,8 @@ async def probe(
         if spec.raw_socket_proxy:
             return f"{target.where} did not accept a connection in time"
         return f"{target.where} did not answer GET {spec.ready_path} in time"
+    except CertificateRefused:
+        raise
     except (UpstreamUnavailable, UpstreamTimeout) as e:
         return e.message
 

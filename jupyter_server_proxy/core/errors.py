@@ -50,6 +50,11 @@ class UpstreamUnavailable(ProxyError):
     title = "Bad gateway"
 
 
+class CertificateRefused(UpstreamUnavailable):
+    """A backend's TLS certificate did not verify: unlike a refused connection, waiting does
+    not change it."""
+
+
 class UpstreamTimeout(ProxyError):
     """The backend did not answer within the configured time."""
 

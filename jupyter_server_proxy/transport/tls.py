@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import ssl
 
-from ..core.errors import UpstreamUnavailable
+from ..core.errors import CertificateRefused, UpstreamUnavailable
 from ..core.routing import Target
 from ..core.tls import TlsSettings, verify_reason
 
@@ -48,7 +48,7 @@ def tls_failure(where: str, error: ssl.SSLError) -> UpstreamUnavailable:
     """A TLS failure with ``where`` (the backend, as messages name it) as our 502."""
     if isinstance(error, ssl.SSLCertVerificationError):
         reason = verify_reason(error.verify_code, error.verify_message)
-        return UpstreamUnavailable(
+        return CertificateRefused(
             f"the TLS certificate of {where} did not verify: {reason}",
             details=(_VERIFY_HINT,),
         )

@@ -92,6 +92,9 @@ def config(tls: TlsBackends) -> str:
         "with-cert": {"port": tls.wants_client_cert.port, "tls": client},
         "without-cert": {"port": tls.wants_client_cert.port, "tls": ca},
         "bad-tls": {"port": tls.good.port, "tls": {"ca_file": "/nonexistent/ca.pem"}},
+        # Started, with a certificate its settings do not trust (no ca_file: the system's CAs),
+        # and a timeout far past the test's: its start must fail at the first answer.
+        "untrusted": {"command": [*started, "--port", "{port}"], "tls": True, "timeout": 3600},
         "raw": {
             "command": [sys.executable, TCPECHO, "--port", "{port}", "--tls-cert", str(f.server)],
             "raw_socket_proxy": True,
@@ -178,6 +181,19 @@ def test_a_certificate_that_does_not_verify_is_a_502_naming_why(
     assert status == 502 and kind.startswith("application/json")
     message = json.loads(body)["message"]
     assert f"127.0.0.1:{port} did not verify" in message and reason in message
+
+
+def test_a_started_app_whose_certificate_does_not_verify_fails_at_once(
+    server: JupyterServer,
+) -> None:
+    """The readiness probe meets the certificate the app's settings do not trust: the start
+    fails then, naming why, not after the app's (hour-long) timeout."""
+    status, _, body = run(fetch(server, "untrusted/", {"Accept": "application/json"}))
+    doc = json.loads(body)
+    assert status == 503, doc
+    assert "did not verify" in doc["message"] and "issuer is unknown" in doc["message"], doc
+    state = json.loads(run(fetch(server, "server-proxy/api/servers/untrusted"))[2])
+    assert state["state"] == "failed" and state["pid"] is None
 
 
 def test_client_certificate(server: JupyterServer) -> None:
