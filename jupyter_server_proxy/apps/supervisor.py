@@ -10,7 +10,8 @@ Rules:
    session included. The tree is stopped with the app: on stop, restart, a failed start, server
    shutdown, and when the app's own process exits (what it left behind would hold its port).
 4. Concurrent ``ensure_ready()`` callers share one start. A caller that gives up (cancelled) does
-   not cancel the start for the others: the start runs in its own task.
+   not cancel the start for the others: the start runs in its own task. A start that a stop
+   cancels fails its callers with ``AppFailed`` (a 503 that says so).
 5. A start is: where to listen and what to run (``launch.py``), the spawn, draining its output
    (``logtail.py``), then polling until it answers (``readiness.py``).
 6. Why an app is not running is its ``Reason`` (``state.py``), set with the state. What happens
@@ -176,8 +177,19 @@ class ManagedApp(Identity):
             return self._target
         if self._starting is None or self._starting.done():
             self._starting = asyncio.ensure_future(self._start())
-        # shield: a caller that gives up must not cancel the start the others wait for.
-        return await asyncio.shield(self._starting)
+        starting = self._starting
+        # wait, not the start itself: a caller that gives up must not cancel the start the
+        # others wait for; and a start that a stop cancelled is an answer for its waiters
+        # (503), not their own cancellation.
+        await asyncio.wait({starting})
+        if starting.cancelled():
+            raise AppFailed(
+                self.spec.name,
+                "it was stopped before it was ready",
+                command=self._command,
+                log_tail=self._logs.lines(TAIL_LINES),
+            )
+        return starting.result()
 
     async def _start(self) -> Target:
         self._auto.halt()
