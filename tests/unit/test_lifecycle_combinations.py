@@ -1,0 +1,118 @@
+"""Where the lifecycle rules meet: a stop that lands between an automatic restart's timer and its
+start, a stop that cancels a start others wait for, parameter values no process can be given,
+and what ``jupyter server-proxy list`` says about an app's lifecycle keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import pytest
+
+from jupyter_server_proxy.apps.state import AppState, Reason
+from jupyter_server_proxy.apps.supervisor import ManagedApp
+from jupyter_server_proxy.apps.validation import validate_spec
+from jupyter_server_proxy.cli import describe
+from jupyter_server_proxy.core.errors import AppFailed
+from jupyter_server_proxy.core.parameters import BadParameter, check_schema, check_values
+from jupyter_server_proxy.transport.pool import Upstream
+from tests.conftest import HERE, alive, poll_until
+
+ECHO = str(HERE / "backends" / "echo.py")
+EXITS = str(HERE / "backends" / "exits.py")
+LOG = logging.getLogger("test")
+
+
+def app(raw: dict[str, object]) -> ManagedApp:
+    spec, _ = validate_spec("t", raw)
+    return ManagedApp(spec, base_url="/", log=LOG, upstream=Upstream(), stop_grace=2)
+
+
+def test_a_stop_after_the_back_off_fired_wins_over_the_restart() -> None:
+    """restart: always: a stop (DELETE) that comes after the back-off's timer fired, before the
+    restart's start began, leaves the app stopped: the restart never starts a process."""
+    a = app(
+        {
+            "command": [sys.executable, EXITS, "--port", "{port}", "--after", "0.1"],
+            "timeout": 20,
+            "restart": "always",
+        }
+    )
+
+    async def go() -> None:
+        await a.ensure_ready()
+        first = a.pid
+        await poll_until(lambda: a.state is AppState.EXITED, "the exit")
+        auto = a._auto
+        # The back-off's timer fires now: what it runs is the restart's start, due next.
+        assert auto._revive is not None
+        auto._revive.cancel()
+        auto._restart_now()
+        await a.stop()
+        for _ in range(20):  # turns of the loop in which the restart would begin
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.1)
+        assert a.state is AppState.STOPPED and a.info()["reason"] == "user"
+        assert a.pid is None and first is not None and not alive(first)
+        await a.stop()
+
+    asyncio.run(go())
+
+
+def test_a_stop_during_a_start_fails_its_waiters_with_app_failed() -> None:
+    """A stop that cancels a start under way answers every caller waiting for that start
+    with ``AppFailed`` (a 503 that says it was stopped), not with their own cancellation."""
+    a = app(
+        {
+            "command": [sys.executable, "-c", "import time; time.sleep(30)", "{port}"],
+            "timeout": 40,
+        }
+    )
+
+    async def go() -> None:
+        waiters = [asyncio.ensure_future(a.ensure_ready()) for _ in range(3)]
+        await poll_until(lambda: a.pid is not None, "the start")
+        await a.stop()
+        for waiter in waiters:
+            with pytest.raises(AppFailed, match="stopped before it was ready"):
+                await waiter
+        assert a.state is AppState.STOPPED and a.info()["reason"] == Reason.USER.value
+
+    asyncio.run(go())
+
+
+def test_a_caller_that_gives_up_leaves_the_start_to_the_others() -> None:
+    """A caller cancelled while it waits does not cancel the start another caller waits for."""
+    a = app({"command": [sys.executable, ECHO, "--port", "{port}"], "timeout": 20})
+
+    async def go() -> None:
+        leaving = asyncio.ensure_future(a.ensure_ready())
+        staying = asyncio.ensure_future(a.ensure_ready())
+        await asyncio.sleep(0)
+        leaving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        target = await staying
+        assert target.port and a.state is AppState.RUNNING
+        await a.stop()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("value", ["\ud800", "a\udcffb", "\udc80"])
+def test_a_lone_surrogate_is_no_parameter_value(value: str) -> None:
+    """JSON can carry a lone surrogate (``"\\ud800"``), which no argument or environment
+    entry can hold: it is a bad value naming the parameter, not a start that fails later."""
+    schema = check_schema({"type": "object", "properties": {"label": {"type": "string"}}})
+    with pytest.raises(BadParameter, match="'label'.*lone surrogate"):
+        check_values(schema, {"label": value}, "app 'tb'")
+    assert check_values(schema, {"label": "ünï 🙂"}, "app 'tb'") == {"label": "ünï 🙂"}
+
+
+def test_list_shows_restart_and_idle_timeout() -> None:
+    """``list`` shows each app's restart policy and idle timeout, as it shows its other keys."""
+    kept, _ = validate_spec("a", {"command": ["x"], "restart": "always", "idle_timeout": 90})
+    plain, _ = validate_spec("b", {"command": ["x"]})
+    assert "  restart: always; idle_timeout: 90s" in describe(kept)
+    assert "  restart: on-request; idle_timeout: none (0)" in describe(plain)
