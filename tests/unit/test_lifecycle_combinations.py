@@ -10,12 +10,14 @@ import sys
 
 import pytest
 
+from jupyter_server_proxy.apps.launch import command_and_environment
 from jupyter_server_proxy.apps.state import AppState, Reason
 from jupyter_server_proxy.apps.supervisor import ManagedApp
 from jupyter_server_proxy.apps.validation import validate_spec
 from jupyter_server_proxy.cli import describe
 from jupyter_server_proxy.core.errors import AppFailed
 from jupyter_server_proxy.core.parameters import BadParameter, check_schema, check_values
+from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.pool import Upstream
 from tests.conftest import HERE, alive, poll_until
 
@@ -108,6 +110,26 @@ def test_a_lone_surrogate_is_no_parameter_value(value: str) -> None:
     with pytest.raises(BadParameter, match="'label'.*lone surrogate"):
         check_values(schema, {"label": value}, "app 'tb'")
     assert check_values(schema, {"label": "ünï 🙂"}, "app 'tb'") == {"label": "ünï 🙂"}
+
+
+@pytest.mark.parametrize("value", ["{port}", "{", "{port.__class__.__mro__}", "}}{{"])
+def test_a_value_a_callable_asks_for_is_not_read_as_a_template(value: str) -> None:
+    """A ``command`` or ``environment`` callable that asks for a launch parameter gets its
+    value as text, and what it returns is not filled in again: the value's braces reach the
+    app as they are (a second pass read ``{port}`` as the port, and ``{`` failed the start)."""
+    spec, _ = validate_spec(
+        "t",
+        {
+            "command": lambda label, port: ["app", str(port), label, "{base_url}"],
+            "environment": lambda **kw: {"L": kw["label"]},
+            "parameters": {"type": "object", "properties": {"label": {"type": "string"}}},
+        },
+    )
+    target = Target(host="127.0.0.1", port=5)
+    command, env = command_and_environment(spec, target, "/b/", None, {"label": value})
+    assert command == ["app", "5", value, "{base_url}"] and env["L"] == value
+    plain, _ = validate_spec("p", {"command": lambda port: ["app", "{port}", "{base_url}"]})
+    assert command_and_environment(plain, target, "/b/")[0] == ["app", "5", "/b/"]
 
 
 def test_list_shows_restart_and_idle_timeout() -> None:
