@@ -58,6 +58,19 @@ def _utc(timestamp: float | None) -> str | None:
 _UP = (AppState.STARTING, AppState.RUNNING)
 
 
+async def _joined(
+    start: asyncio.Task[Target], app: str, command: list[str], logs: LogTail
+) -> Target:
+    """The target of a start, for one of its callers (rule 4). ``wait``, not the task: a
+    caller that gives up must not cancel the start the others wait for. A start that a stop
+    cancelled is an answer for its callers, an ``AppFailed`` (503), not their cancellation."""
+    await asyncio.wait({start})
+    if start.cancelled():
+        reason = "it was stopped before it was ready"
+        raise AppFailed(app, reason, command=command, log_tail=logs.lines(TAIL_LINES))
+    return start.result()
+
+
 class ManagedApp(Identity):
     """One named app (or instance, ``Identity``): its process, its state and its log."""
 
@@ -177,26 +190,15 @@ class ManagedApp(Identity):
             return self._target
         if self._starting is None or self._starting.done():
             self._starting = asyncio.ensure_future(self._start())
-        starting = self._starting
-        # wait, not the start itself: a caller that gives up must not cancel the start the
-        # others wait for; and a start that a stop cancelled is an answer for its waiters
-        # (503), not their own cancellation.
-        await asyncio.wait({starting})
-        if starting.cancelled():
-            raise AppFailed(
-                self.spec.name,
-                "it was stopped before it was ready",
-                command=self._command,
-                log_tail=self._logs.lines(TAIL_LINES),
-            )
-        return starting.result()
+        return await _joined(self._starting, self.spec.name, self._command, self._logs)
 
     async def _start(self) -> Target:
         self._auto.halt()
+        # STARTING from here: a start that waits for the last run's leftovers is under way.
+        self._to(AppState.STARTING)
         watch = self._watch
         if watch is not None and not watch.done():
             await watch  # what the last run left behind goes first: it may hold the port
-        self._to(AppState.STARTING)
         picks_its_port = launch.picks_its_port(self.spec)
         attempts = 1 + (launch.PORT_RETRIES if picks_its_port else 0)
         error: AppFailed | None = None

@@ -11,12 +11,18 @@ import sys
 import pytest
 
 from jupyter_server_proxy.apps.launch import command_and_environment
+from jupyter_server_proxy.apps.manager import AppManager
 from jupyter_server_proxy.apps.state import AppState, Reason
 from jupyter_server_proxy.apps.supervisor import ManagedApp
 from jupyter_server_proxy.apps.validation import validate_spec
 from jupyter_server_proxy.cli import describe
 from jupyter_server_proxy.core.errors import AppFailed
-from jupyter_server_proxy.core.parameters import BadParameter, check_schema, check_values
+from jupyter_server_proxy.core.parameters import (
+    BadParameter,
+    ParametersInUse,
+    check_schema,
+    check_values,
+)
 from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.pool import Upstream
 from tests.conftest import HERE, alive, poll_until
@@ -98,6 +104,51 @@ def test_a_caller_that_gives_up_leaves_the_start_to_the_others() -> None:
         target = await staying
         assert target.port and a.state is AppState.RUNNING
         await a.stop()
+
+    asyncio.run(go())
+
+
+#: Leaves a daemon that ignores SIGTERM (so what the run left behind takes the stop grace to
+#: stop), then serves as ``exits.py`` and exits by itself soon after.
+LEAVES_A_DAEMON = (
+    "import runpy, subprocess, sys\n"
+    "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'], start_new_session=True)\n"
+    f"sys.argv = [{EXITS!r}, '--port', sys.argv[1], '--after', '0.2']\n"
+    f"runpy.run_path({EXITS!r}, run_name='__main__')\n"
+)
+
+
+def test_other_values_during_a_start_that_waits_are_refused() -> None:
+    """A start that waits for what the last run left behind is a start under way (its state
+    was still ``exited``): a start with other values is refused (409), and the instance runs
+    with the values its start was given, as its API entry says."""
+    spec, _ = validate_spec(
+        "t",
+        {
+            "command": [sys.executable, "-c", LEAVES_A_DAEMON, "{port}", "{label}"],
+            "timeout": 20,
+            "instances": True,
+            "parameters": {"type": "object", "properties": {"label": {"type": "string"}}},
+        },
+    )
+    manager = AppManager({"t": spec}, base_url="/", log=LOG, upstream=Upstream(), stop_grace=2)
+
+    async def go() -> None:
+        a = manager.to_start("t@x", {"label": "A"})
+        await a.start()
+        await poll_until(lambda: a.state is AppState.EXITED, "the exit")
+        manager.to_start("t@x", {"label": "A"})
+        start = asyncio.ensure_future(a.start())
+        # The start waits for the last run's daemon (its exit code is kept until it spawns),
+        # and says it is starting.
+        await poll_until(lambda: a.state is AppState.STARTING, "the start")
+        assert a.info()["exit_code"] is not None
+        with pytest.raises(ParametersInUse):
+            manager.to_start("t@x", {"label": "B"})
+        await start
+        assert a.identity()["parameters"] == {"label": "A"} and a.info()["command"][-1] == "A"
+        await manager.stop_all()
 
     asyncio.run(go())
 
