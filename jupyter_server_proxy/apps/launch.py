@@ -172,8 +172,9 @@ async def spawn(
             # Its own session and group: what a stop signals where there is no /proc.
             start_new_session=True,
         )
-    except OSError as e:
-        raise AppFailed(
-            app, f"could not run {command[0]!r}: {e.strerror or e}", command=command
-        ) from e
+    except (OSError, ValueError) as e:
+        # ValueError: what exec cannot be given (a NUL, text that does not encode, an
+        # environment name with '=' that a template in a key made); never a server error.
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise AppFailed(app, f"could not run {command[0]!r}: {why}", command=command) from e
     return proc, ProcessTree(proc.pid, mark, since)

@@ -163,6 +163,27 @@ def test_a_lone_surrogate_is_no_parameter_value(value: str) -> None:
     assert check_values(schema, {"label": "ünï 🙂"}, "app 'tb'") == {"label": "ünï 🙂"}
 
 
+def test_what_exec_cannot_be_given_fails_the_start() -> None:
+    """A command or environment that exec refuses (here an environment name that a template
+    in a key made with '=' in it) fails the start with ``AppFailed`` (503): the app is left
+    failed, not starting, and no server error escapes."""
+    a = app(
+        {
+            "command": [sys.executable, ECHO, "--port", "{port}"],
+            "environment": {"{label}": "x"},
+            "parameters": {"type": "object", "properties": {"label": {"type": "string"}}},
+        }
+    )
+    a.parameters = {"label": "A=B"}
+
+    async def go() -> None:
+        with pytest.raises(AppFailed, match="could not run"):
+            await a.ensure_ready()
+        assert a.state is AppState.FAILED and a.info()["reason"] == "start-failed"
+
+    asyncio.run(go())
+
+
 @pytest.mark.parametrize("value", ["{port}", "{", "{port.__class__.__mro__}", "}}{{"])
 def test_a_value_a_callable_asks_for_is_not_read_as_a_template(value: str) -> None:
     """A ``command`` or ``environment`` callable that asks for a launch parameter gets its
