@@ -339,3 +339,30 @@ def test_shutdown_leaves_no_process(tmp_path_factory: pytest.TempPathFactory) ->
         return [p for p in found if alive(p)]
 
     assert ours() == []
+
+
+def test_restart_under_a_stalled_download(server: JupyterServer) -> None:
+    """A restart from the API while a download from the instance is stalled mid-body ends that
+    download, answers with the new run, and leaves its sibling and the server's log clean; the
+    log of the new run is there at once."""
+
+    async def go() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(
+                server.url("secure@dl/stall/1000"), headers=server.auth
+            ) as download:
+                assert download.status == 200
+                await download.content.readexactly(1000)
+                _, _, raw = await call(server, "GET", "server-proxy/api/servers/secure@dl")
+                first = json.loads(raw)["pid"]
+                _, _, raw = await call(server, "POST", "server-proxy/api/servers/secure@dl/restart")
+                restarted = json.loads(raw)
+                assert restarted["state"] == "running" and restarted["pid"] != first
+                with pytest.raises(aiohttp.ClientPayloadError):
+                    await asyncio.wait_for(download.content.read(), 30)
+
+    asyncio.run(go())
+    assert get(server, "secure@dl/echo/again")[0] == 200
+    assert api(server, "GET", "secure@dl/logs")[0] == 200
+    assert "Traceback" not in server.log()
+    api(server, "DELETE", "secure@dl")
