@@ -312,8 +312,8 @@ def test_percent_encoded_at_names_the_same_instance(server: JupyterServer) -> No
 
 
 def test_shutdown_leaves_no_process(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """A server that stops with instances running and an instance waiting out its back-off
-    leaves no app process behind (its process tree is empty)."""
+    """A server that stops with instances running, one still starting and one waiting out its
+    back-off leaves no app process behind."""
     base = "/user/shutdown/"
     s = JupyterServer(
         tmp_path_factory.mktemp("srv"), config(tmp_path_factory.mktemp("tls")), base
@@ -321,6 +321,14 @@ def test_shutdown_leaves_no_process(tmp_path_factory: pytest.TempPathFactory) ->
     try:
         for name in ("tb@one", "tb@two", "always@waits", "modes"):
             assert api(s, "POST", name)[0] == 200
+        slow = {"parameters": {"mode": "slow"}}
+        with pytest.raises(asyncio.TimeoutError):  # the client gives up; the start goes on
+            run(
+                asyncio.wait_for(
+                    call(s, "POST", "server-proxy/api/servers/modes@slow", json=slow), 1
+                )
+            )
+        wait_until(lambda: entry(s, "modes@slow")["pid"] is not None, "the slow start's spawn")
         assert get(s, "always@waits/exit")[0] == 200
         wait_until(lambda: entry(s, "always@waits")["state"] == "exited", "the exit")
     finally:
