@@ -44,6 +44,8 @@ def describe(spec: ServerSpec) -> list[str]:
         where += " over TLS" + ("" if spec.tls.verify else " (certificate not checked)")
     opens = "a new browser tab" if spec.new_browser_tab else "a JupyterLab tab"
     lines.append(f"  listens on: {where}; timeout {spec.timeout:g}s; opens in {opens}")
+    idle = f"{spec.idle_timeout:g}s" if spec.idle_timeout > 0 else "none (0)"
+    lines.append(f"  restart: {spec.restart}; idle_timeout: {idle}")
     if spec.instances:
         lines.append(f"  instances: {spec.name}@<instance>")
     if spec.parameters is not None:

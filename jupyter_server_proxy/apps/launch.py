@@ -7,8 +7,11 @@ Rules:
 2. Templates (``{port}``, ``{unix_socket}``, ``{base_url}``, ``{public_url}``) and callables in
    ``command`` and ``environment`` are filled in for each run, and so are the run's launch
    parameters (``core/parameters.py``), as text: a value is one argv item or environment value
-   whatever characters it holds, since nothing runs through a shell. A hook that fails, or a
-   command that ends up empty, is an ``AppFailed`` that says so.
+   whatever characters it holds, since nothing runs through a shell. Templates are filled in
+   once: what a callable that asks for a launch parameter returns is used as it is, since
+   filling templates in it would read the braces of a value given through the API as a
+   template (``{port}``, ``{``). A hook that fails, or a command that ends up empty, is an
+   ``AppFailed`` that says so.
 5. The app is told where the browser reaches it (``core/publicurl.py``): its public path in
    ``JUPYTER_SERVER_PROXY_PREFIX``, and its full URL in ``JUPYTER_SERVER_PROXY_URL`` when the
    public origin is known; ``{public_url}`` is that URL, else the path. Its own ``environment``
@@ -32,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.errors import AppFailed
-from ..core.hooks import HookFailed, resolve
+from ..core.hooks import HookFailed, asked_args, call_hook, resolve
 from ..core.parameters import Value, template_values
 from ..core.publicurl import PREFIX_VAR, URL_VAR, PublicLocation
 from ..core.routing import Target
@@ -120,13 +123,14 @@ def command_and_environment(
     owner = f"app {spec.name!r}"
     try:
         raw = spec.command
+        names = {p.name for p in spec.parameters.parameters} if spec.parameters else set()
         command = [
             str(c)
-            for c in resolve(
-                raw if callable(raw) else list(raw), values, owner=owner, key="command"
+            for c in _resolve(
+                raw if callable(raw) else list(raw), values, names, owner=owner, key="command"
             )
         ]
-        env_extra = resolve(spec.environment, values, owner=owner, key="environment")
+        env_extra = _resolve(spec.environment, values, names, owner=owner, key="environment")
     except HookFailed as e:  # a template or callable in the user's spec
         raise AppFailed(spec.name, e.reason) from e
     if not command or any(c is None for c in command):
@@ -134,6 +138,18 @@ def command_and_environment(
     env = {PREFIX_VAR: public.path, **({URL_VAR: public.url} if public.url else {})}
     env.update({str(k): str(v) for k, v in dict(env_extra or {}).items()})
     return command, env
+
+
+def _resolve(
+    field: Any, values: Mapping[str, Any], parameters: set[str], *, owner: str, key: str
+) -> Any:
+    """``resolve``, but a callable that asks for one of the launch ``parameters`` (by name or
+    through ``**kwargs``) has what it returns used as it is (rule 2)."""
+    if callable(field):
+        names, takes_all = asked_args(field)
+        if takes_all or names & parameters:
+            return call_hook(field, values, owner=owner, key=key)
+    return resolve(field, values, owner=owner, key=key)
 
 
 async def spawn(
@@ -156,8 +172,9 @@ async def spawn(
             # Its own session and group: what a stop signals where there is no /proc.
             start_new_session=True,
         )
-    except OSError as e:
-        raise AppFailed(
-            app, f"could not run {command[0]!r}: {e.strerror or e}", command=command
-        ) from e
+    except (OSError, ValueError) as e:
+        # ValueError: what exec cannot be given (a NUL, text that does not encode, an
+        # environment name with '=' that a template in a key made); never a server error.
+        why = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise AppFailed(app, f"could not run {command[0]!r}: {why}", command=command) from e
     return proc, ProcessTree(proc.pid, mark, since)

@@ -10,7 +10,8 @@ Rules:
    session included. The tree is stopped with the app: on stop, restart, a failed start, server
    shutdown, and when the app's own process exits (what it left behind would hold its port).
 4. Concurrent ``ensure_ready()`` callers share one start. A caller that gives up (cancelled) does
-   not cancel the start for the others: the start runs in its own task.
+   not cancel the start for the others: the start runs in its own task. A start that a stop
+   cancels fails its callers with ``AppFailed`` (a 503 that says so).
 5. A start is: where to listen and what to run (``launch.py``), the spawn, draining its output
    (``logtail.py``), then polling until it answers (``readiness.py``).
 6. Why an app is not running is its ``Reason`` (``state.py``), set with the state. What happens
@@ -55,6 +56,19 @@ def _utc(timestamp: float | None) -> str | None:
 
 
 _UP = (AppState.STARTING, AppState.RUNNING)
+
+
+async def _joined(
+    start: asyncio.Task[Target], app: str, command: list[str], logs: LogTail
+) -> Target:
+    """The target of a start, for one of its callers (rule 4). ``wait``, not the task: a
+    caller that gives up must not cancel the start the others wait for. A start that a stop
+    cancelled is an answer for its callers, an ``AppFailed`` (503), not their cancellation."""
+    await asyncio.wait({start})
+    if start.cancelled():
+        reason = "it was stopped before it was ready"
+        raise AppFailed(app, reason, command=command, log_tail=logs.lines(TAIL_LINES))
+    return start.result()
 
 
 class ManagedApp(Identity):
@@ -176,15 +190,15 @@ class ManagedApp(Identity):
             return self._target
         if self._starting is None or self._starting.done():
             self._starting = asyncio.ensure_future(self._start())
-        # shield: a caller that gives up must not cancel the start the others wait for.
-        return await asyncio.shield(self._starting)
+        return await _joined(self._starting, self.spec.name, self._command, self._logs)
 
     async def _start(self) -> Target:
         self._auto.halt()
+        # STARTING from here: a start that waits for the last run's leftovers is under way.
+        self._to(AppState.STARTING)
         watch = self._watch
         if watch is not None and not watch.done():
             await watch  # what the last run left behind goes first: it may hold the port
-        self._to(AppState.STARTING)
         picks_its_port = launch.picks_its_port(self.spec)
         attempts = 1 + (launch.PORT_RETRIES if picks_its_port else 0)
         error: AppFailed | None = None

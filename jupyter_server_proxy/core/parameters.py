@@ -12,8 +12,9 @@ Rules:
 3. Values are checked here, on the server, whatever a frontend checked: the type, ``enum``,
    ``pattern`` (searched, as JSON Schema does, with Python's ``re``), the lengths and bounds,
    ``required``; a name the schema does not declare is refused. A missing value takes its
-   default. A string never holds a NUL character (no argv or environment entry can). The first
-   bad value is a ``BadParameter`` (400) naming it.
+   default. A string never holds a NUL character (no argv or environment entry can), nor a
+   lone surrogate (JSON's ``"\ud800"``: no text encodes it, so no process can be given it).
+   The first bad value is a ``BadParameter`` (400) naming it.
 4. A value reaches the app as text in place of its template, never through a shell: a string
    as it is, a boolean as ``true``/``false``, a number in its shortest decimal form.
 """
@@ -99,6 +100,11 @@ class Parameter:
             raise ValueError("must be a string")
         if "\0" in value:
             raise ValueError("must not contain a NUL character")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be Unicode text (a lone surrogate is none)") from None
         if self.enum is not None and value not in self.enum:
             raise ValueError(f"must be one of {list(self.enum)}")
         if self.min_length is not None and len(value) < self.min_length:

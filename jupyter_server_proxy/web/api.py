@@ -165,6 +165,8 @@ class _AppAPIHandler(APIHandler):
             body = json.loads(self.request.body)
         except ValueError as e:
             raise web.HTTPError(400, f"the body is not JSON: {e}") from None
+        except RecursionError:  # arrays or objects nested deeper than the parser goes
+            raise web.HTTPError(400, "the body is not JSON we read: nested too deep") from None
         if not isinstance(body, dict) or set(body) - {"parameters"}:
             raise web.HTTPError(400, 'the body must be {"parameters": {name: value, ...}}')
         return body.get("parameters")
