@@ -14,7 +14,9 @@ Rules:
    ``required``; a name the schema does not declare is refused. A missing value takes its
    default. A string never holds a NUL character (no argv or environment entry can), nor a
    lone surrogate (JSON's ``"\ud800"``: no text encodes it, so no process can be given it).
-   The first bad value is a ``BadParameter`` (400) naming it.
+   A string without a ``maxLength`` is at most ``MAX_STRING`` characters: it is kept, shown
+   in the API and searched by ``pattern`` on the server's event loop. The first bad value is a
+   ``BadParameter`` (400) naming it.
 4. A value reaches the app as text in place of its template, never through a shell: a string
    as it is, a boolean as ``true``/``false``, a number in its shortest decimal form.
 """
@@ -28,6 +30,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ProxyError
+
+#: The longest string value of a parameter whose schema sets no ``maxLength`` (a path, a name, a
+#: URL fit; a schema that wants longer values says so).
+MAX_STRING = 4096
 
 #: A value a parameter can have (after the check).
 Value = str | int | float | bool
@@ -109,8 +115,9 @@ class Parameter:
             raise ValueError(f"must be one of {list(self.enum)}")
         if self.min_length is not None and len(value) < self.min_length:
             raise ValueError(f"must be at least {self.min_length} characters long")
-        if self.max_length is not None and len(value) > self.max_length:
-            raise ValueError(f"must be at most {self.max_length} characters long")
+        longest = MAX_STRING if self.max_length is None else self.max_length
+        if len(value) > longest:
+            raise ValueError(f"must be at most {longest} characters long")
         if self.pattern is not None and not self.pattern.search(value):
             raise ValueError(f"must match the pattern {self.pattern.pattern!r}")
         return value

@@ -58,7 +58,10 @@ c.ServerProxy.servers = {{
         "idle_timeout": {IDLE},
         "parameters": {{
             "type": "object",
-            "properties": {{"label": {{"type": "string", "default": "plain"}}}},
+            # A maxLength past any argument list's: the system's own limit is met first.
+            "properties": {{
+                "label": {{"type": "string", "default": "plain", "maxLength": 1000000}}
+            }},
         }},
     }},
     "modes": {{

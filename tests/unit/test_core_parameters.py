@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from jupyter_server_proxy.core.parameters import (
+    MAX_STRING,
     BadParameter,
     ParameterSchema,
     SchemaError,
@@ -138,6 +139,7 @@ def test_defaults_fill_missing_values() -> None:
         ({"tag": "abcde"}, "tag", "at most 4"),
         ({"tag": "AB"}, "tag", "pattern"),
         ({"nope": 1}, "nope", "unknown parameter"),
+        ({"logdir": "x" * (MAX_STRING + 1)}, "logdir", f"at most {MAX_STRING}"),
     ],
 )
 def test_bad_values_are_refused_naming_the_parameter(given: Any, name: str, says: str) -> None:
