@@ -718,6 +718,22 @@ def timed_get(url: str, headers: dict[str, str], limit: float) -> float:
     return ms
 
 
+def stop_app_server(
+    proc: subprocess.Popen[bytes], root: Path, tag: str, apps: str, notes: list[str]
+) -> None:
+    """Stop a Jupyter server that ran named apps (their command lines carry ``tag``), kill any
+    app that outlived it, with a note naming ``apps``, and remove its directory."""
+    stop(proc)
+    time.sleep(0.2)  # a supervisor that stops its apps on shutdown has had time to do it
+    left = kill_tagged(tag)
+    if left:
+        notes.append(
+            f"{apps} outlived the Jupyter server "
+            f"({left} process(es) left running; the bench killed them)"
+        )
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def cold_start_server(
     key: str, limit: float, notes: list[str], warm: list[float] | None = None
 ) -> float:
@@ -754,15 +770,7 @@ def cold_start_server(
                 warm.append(timed_get(base + "benchapp/small", headers, limit))
         return ms
     finally:
-        stop(proc)
-        time.sleep(0.2)  # a supervisor that stops its apps on shutdown has had time to do it
-        left = kill_tagged(tag)
-        if left:
-            notes.append(
-                f"{TARGET_NAMES[key]}: the named app outlived its Jupyter server "
-                f"({left} process(es) left running; the bench killed them)"
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        stop_app_server(proc, root, tag, f"{TARGET_NAMES[key]}: the named app", notes)
 
 
 #: App start-up workload: (row title, app name, delay before it listens (s), on a unix socket).
@@ -859,15 +867,7 @@ def app_starts_server(key: str, limit: float, notes: list[str]) -> dict[str, tup
             out[name] = (ms, since_mark(marks / name, time.monotonic()))
         return out
     finally:
-        stop(proc)
-        time.sleep(0.2)  # a supervisor that stops its apps on shutdown has had time to do it
-        left = kill_tagged(tag)
-        if left:
-            notes.append(
-                f"{TARGET_NAMES[key]}: apps outlived their Jupyter server "
-                f"({left} process(es) left running; the bench killed them)"
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        stop_app_server(proc, root, tag, f"{TARGET_NAMES[key]}: apps", notes)
         shutil.rmtree(marks, ignore_errors=True)
 
 

@@ -23,13 +23,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 
 HERE = Path(__file__).parent
+T = TypeVar("T")
 ECHO = [sys.executable, str(HERE / "backends" / "echo.py")]
 
 # This test run's own marks, so that its leak checks see only what it started itself: a demo
@@ -334,13 +337,71 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     assert not failures, "\n".join(failures)
 
 
-def rss_kib(pid: int) -> int:
-    """A process's resident memory now, in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
+#: The base URLs a module's server runs under when its tests should hold for both: a Jupyter
+#: server of its own, and one behind JupyterHub's per-user prefix.
+BASE_URLS = ("/", "/user/alice/")
+_BASE_URL_IDS = {"/": "root", "/user/alice/": "hub-prefix"}
+
+
+def module_server(
+    config: str = "",
+    base_urls: Sequence[str] = ("/",),
+    after: Callable[[JupyterServer], None] | None = None,
+) -> Any:
+    """A module-scoped fixture: one Jupyter server started with ``config`` serves all of a
+    module's tests (one server per base URL, each test run under each), stopped, and then
+    checked by ``after``, when the module is done. Use it as ``server = module_server(CONFIG)``:
+    pytest names a fixture after the module attribute that holds it."""
+
+    if isinstance(base_urls, str):  # a str is a Sequence too, of one-letter base URLs
+        raise TypeError("base_urls is a list of base URLs")
+    several = len(base_urls) > 1  # a single base URL leaves the tests' names as they are
+
+    @pytest.fixture(
+        scope="module",
+        params=list(base_urls) if several else None,
+        ids=[_BASE_URL_IDS.get(u, u) for u in base_urls] if several else None,
+    )
+    def fixture(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[JupyterServer]:
+        base_url = request.param if several else base_urls[0]
+        s = JupyterServer(tmp_path_factory.mktemp("srv"), config, base_url).start()
+        yield s
+        s.stop()
+        if after is not None:
+            after(s)
+
+    return fixture
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a test's coroutine on a loop of its own."""
+    return asyncio.run(coro)
+
+
+def download_with_peak_rss(server: JupyterServer, path: str, size: int) -> int:
+    """GET ``path`` (``size`` bytes expected) through ``server``, reading it as it streams,
+    and return how far the server's anonymous memory rose above where it began, in KiB, at
+    the highest of the samples taken every 32 MiB and at the end."""
+    assert server.proc is not None
+    pid = server.proc.pid
+    before = peak = anon_kib(pid)
+
+    async def go() -> int:
+        nonlocal peak
+        got = 0
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url(path), headers=server.auth) as resp:
+                assert resp.status == 200, resp.status
+                async for chunk in resp.content.iter_chunked(1 << 20):
+                    got += len(chunk)
+                    if got % (32 << 20) < (1 << 20):
+                        peak = max(peak, anon_kib(pid))
+        return got
+
+    assert run(go()) == size
+    return max(peak, anon_kib(pid)) - before
 
 
 def anon_kib(pid: int) -> int:

@@ -118,30 +118,5 @@ def ws_upgrade(server: JupyterServer, path: str, *, auth: bool = True) -> bytes:
     )
 
 
-def ws_frame(opcode: int, payload: bytes, *, masked: bool = True) -> bytes:
-    n = len(payload)
-    mask_bit = 0x80 if masked else 0
-    if n < 126:
-        head = bytes((0x80 | opcode, mask_bit | n))
-    elif n < 1 << 16:
-        head = bytes((0x80 | opcode, mask_bit | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, mask_bit | 127)) + n.to_bytes(8, "big")
-    if not masked:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-async def ws_read(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    n = second & 0x7F
-    if n == 126:
-        n = int.from_bytes(await reader.readexactly(2), "big")
-    elif n == 127:
-        n = int.from_bytes(await reader.readexactly(8), "big")
-    return first & 0x0F, await reader.readexactly(n)
-
-
 def fd_count(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -15,20 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 
 import aiohttp
-import pytest
 
 from tests.attack.rawhttp import fetch, read_head, ws_upgrade
-from tests.conftest import JupyterServer
+from tests.conftest import JupyterServer, module_server
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("advisories"), "").start()
-    yield s
-    s.stop()
+server = module_server()
 
 
 class Listener:

@@ -28,11 +28,10 @@ from tests.attack.rawhttp import (
     read_answer,
     read_head,
     request_bytes,
-    ws_frame,
-    ws_read,
     ws_upgrade,
 )
 from tests.conftest import JupyterServer, anon_kib, wait_until
+from tests.wsframes import ws_frame, ws_read
 
 pytestmark = pytest.mark.load
 

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jupyter_server_proxy.core.wsframes import accept_key
-from tests.attack.rawhttp import fetch, read_head, ws_frame, ws_upgrade
-from tests.conftest import Backend, JupyterServer, free_port, rss_kib
+from tests.attack.rawhttp import fetch, read_head, ws_upgrade
+from tests.conftest import Backend, JupyterServer, anon_kib, free_port
+from tests.wsframes import ws_frame
 
 FEW = settings(
     max_examples=60,
@@ -86,7 +87,7 @@ _rss_at_start: dict[int, int] = {}
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     s = JupyterServer(tmp_path_factory.mktemp("attack"), "").start()
     assert s.proc is not None
-    _rss_at_start[s.port] = rss_kib(s.proc.pid)
+    _rss_at_start[s.port] = anon_kib(s.proc.pid)
     yield s
     s.stop()
 
@@ -331,4 +332,4 @@ def test_memory_stays_bounded_after_the_attacks(server: JupyterServer) -> None:
     that announce 2^63 bytes are never allocated up front)."""
     assert server.proc is not None
     asyncio.run(_server_answers(server))
-    assert rss_kib(server.proc.pid) - _rss_at_start[server.port] < 64 * 1024
+    assert anon_kib(server.proc.pid) - _rss_at_start[server.port] < 64 * 1024

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,3 +100,21 @@ def page(browser: object) -> Iterator[object]:
     pg = context.new_page()
     yield pg
     context.close()
+
+
+def module_lab(config: str) -> Any:
+    """A module-scoped fixture: one Lab server started with ``config`` for all of a module's
+    browser tests. Use it as ``lab = module_lab(CONFIG)``."""
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+        s = lab_server(tmp_path_factory.mktemp("lab"), config)
+        yield s
+        s.stop()
+
+    return fixture
+
+
+def open_lab(page: Any, server: JupyterServer) -> None:
+    """Lab in a workspace of its own, so one test's open tabs don't carry into the next."""
+    page.goto(server.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={server.token}"))

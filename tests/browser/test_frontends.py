@@ -7,13 +7,12 @@ import json
 import re
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, lab_server
+from tests.browser.conftest import SCREENSHOTS, lab_server, module_lab, open_lab
 from tests.conftest import HERE, JupyterServer, alive, wait_until
 from tests.conftest import lifecycle as api
 
@@ -44,22 +43,18 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = lab_server(tmp_path_factory.mktemp("lab"), CONFIG)
-    yield s
-    s.stop()
+lab = module_lab(CONFIG)
 
 
-def open_lab(page: Any, server: JupyterServer) -> None:
-    """Lab in a workspace of its own, so one test's open tabs don't carry into the next."""
-    page.goto(server.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={server.token}"))
+def open_lab_with_launcher(page: Any, server: JupyterServer) -> None:
+    """Lab in a fresh workspace, once its launcher shows the demo's card."""
+    open_lab(page, server)
     page.locator(".jp-LauncherCard", has_text="Hello").first.wait_for(timeout=60_000)
 
 
 def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServer) -> None:
     """The demo's card shows its own SVG icon; clicking it opens a Lab tab with the app's page."""
-    open_lab(page, lab)
+    open_lab_with_launcher(page, lab)
     card = page.locator(".jp-LauncherCard", has_text="Hello").first
     # Notebook-section cards draw an image URL: the app's own icon route.
     img = card.locator(".jp-LauncherCard-icon img").first
@@ -107,7 +102,7 @@ def test_launcher_card_has_icon_and_opens_in_lab_tab(page: Any, lab: JupyterServ
 
 def test_new_browser_tab_app_opens_a_new_page(page: Any, lab: JupyterServer) -> None:
     """An app with new_browser_tab (the default) opens in a new browser tab."""
-    open_lab(page, lab)
+    open_lab_with_launcher(page, lab)
     with page.context.expect_page() as popup_info:
         page.locator(".jp-LauncherCard", has_text="Tab App").first.click()
     popup = popup_info.value
@@ -128,7 +123,7 @@ def test_running_panel_stop_restart_and_log(page: Any, lab: JupyterServer) -> No
         urllib.request.urlopen(req, timeout=30).close()
         first = api(lab, "hello")
     assert first["state"] == "running" and alive(first["pid"])
-    open_lab(page, lab)
+    open_lab_with_launcher(page, lab)
     page.locator("[data-id='jp-running-sessions']").first.click()
     item = page.locator(".jp-ServerProxy-runningItem", has_text="Hello").first
     item.wait_for(timeout=30_000)
@@ -173,7 +168,7 @@ def test_running_panel_stop_restart_and_log(page: Any, lab: JupyterServer) -> No
 
 def test_failing_app_shows_its_failure(page: Any, lab: JupyterServer) -> None:
     """An app that cannot start shows the reason, exit code and log tail in its Lab tab."""
-    open_lab(page, lab)
+    open_lab_with_launcher(page, lab)
     page.locator(".jp-LauncherCard", has_text="Failing App").first.click()
     status = page.locator(".jp-ServerProxy-status.jp-mod-failed").first
     status.wait_for(timeout=30_000)

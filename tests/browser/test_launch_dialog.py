@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import lab_server
+from tests.browser.conftest import lab_server, module_lab, open_lab
 from tests.conftest import HERE, JupyterServer, wait_until
 from tests.conftest import lifecycle as api
 
@@ -70,15 +68,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = lab_server(tmp_path_factory.mktemp("lab"), CONFIG)
-    yield s
-    s.stop()
-
-
-def open_lab(page: Any, server: JupyterServer) -> None:
-    page.goto(server.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={server.token}"))
+lab = module_lab(CONFIG)
 
 
 def field(page: Any, name: str) -> Any:

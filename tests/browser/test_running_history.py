@@ -7,13 +7,11 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, lab_server
+from tests.browser.conftest import SCREENSHOTS, module_lab, open_lab
 from tests.conftest import JupyterServer, alive, wait_until
 from tests.conftest import lifecycle as api
 
@@ -50,11 +48,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = lab_server(tmp_path_factory.mktemp("lab"), CONFIG)
-    yield s
-    s.stop()
+lab = module_lab(CONFIG)
 
 
 def start(server: JupyterServer, name: str) -> dict[str, Any]:
@@ -78,7 +72,7 @@ def test_exited_app_stays_listed_with_exit_code_and_log(page: Any, lab: JupyterS
         pass  # the app may go before its answer is relayed: its exit is what counts
     wait_until(lambda: api(lab, "quitter")["state"] == "exited", "the app to exit")
 
-    page.goto(lab.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={lab.token}"))
+    open_lab(page, lab)
     page.locator("[data-id='jp-running-sessions']").first.click()
     item = page.locator(".jp-ServerProxy-runningItem", has_text="Quitter").first
     item.wait_for(timeout=60_000)
@@ -195,7 +189,7 @@ def test_panel_shows_the_contracts_states_and_instances(page: Any, lab: JupyterS
         re.compile(r".*/server-proxy/api/servers/(\?.*)?$"),
         lambda route: route.fulfill(json=CONTRACT_LIST),
     )
-    page.goto(lab.url(f"lab/workspaces/w{uuid.uuid4().hex[:8]}?reset&token={lab.token}"))
+    open_lab(page, lab)
     page.locator("[data-id='jp-running-sessions']").first.click()
     greeter = page.locator(".jp-ServerProxy-runningItem", has_text="Greeter").first
     greeter.locator(".jp-ServerProxy-newInstance").first.wait_for(timeout=60_000)

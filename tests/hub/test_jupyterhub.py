@@ -9,7 +9,6 @@ with this extension and a named app (``echoapp``, tests/backends/echo.py); her n
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, wait_until
+from tests.conftest import Backend, run, wait_until
 from tests.hub.hubctl import STANDALONE_SERVER, Browser, Hub, hub_time
 
 pytestmark = pytest.mark.hub
@@ -35,10 +34,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         yield h
     finally:
         h.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def as_user(hub: Hub, user: str, steps: Any) -> Any:

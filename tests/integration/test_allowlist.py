@@ -13,18 +13,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer
+from tests.conftest import Backend, JupyterServer, module_server
 
 CONFIG = """
 c.ServerProxy.host_allowlist = ["127.0.0.0/8", "*.invalid:1-2", "bad entry"]
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
+server = module_server(CONFIG)
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer, alive, wait_until
+from tests.conftest import HERE, JupyterServer, alive, module_server, run, wait_until
 from tests.conftest import lifecycle as api
 
 TCPECHO = str(HERE / "backends" / "tcpecho.py")
@@ -65,15 +64,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(CONFIG)
 
 
 async def get(server: JupyterServer, path: str, **kw: Any) -> tuple[int, bytes]:

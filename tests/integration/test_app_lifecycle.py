@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import pytest
 
-from tests.conftest import HERE, JupyterServer, alive, poll_until, wait_until
+from tests.conftest import HERE, JupyterServer, alive, module_server, poll_until, run, wait_until
 
 ECHO = str(HERE / "backends" / "echo.py")
 EXITS = str(HERE / "backends" / "exits.py")
@@ -65,15 +63,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(CONFIG)
 
 
 async def call(

@@ -7,13 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer, free_port
+from tests.conftest import HERE, JupyterServer, free_port, module_server
 from tests.integration.test_websocket_handshake import login_cookie
 
 TCPECHO = str(HERE / "backends" / "tcpecho.py")
@@ -38,11 +37,7 @@ BROWSER = {
 SCRIPT = {"Accept": "*/*"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
+server = module_server(CONFIG)
 
 
 async def get(server: JupyterServer, path: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:

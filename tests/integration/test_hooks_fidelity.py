@@ -14,16 +14,14 @@ that raises is named, never a bare traceback.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, Backend, JupyterServer, poll_until
+from tests.conftest import HERE, Backend, JupyterServer, module_server, poll_until, run
 from tests.conftest import lifecycle as api
 
 ECHO = str(HERE / "backends" / "echo.py")
@@ -109,15 +107,7 @@ c.ServerProxy.non_service_rewrite_response = [record, no_boom]
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG, BASE).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(CONFIG, [BASE])
 
 
 async def get(server: JupyterServer, path: str, **headers: str) -> tuple[int, Any, bytes]:

@@ -16,7 +16,6 @@ import asyncio
 import html
 import socket
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.errors import BodyBroken
 from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
 from tests.backends.scripted import CLOSE, Gap, Script, ScriptedBackend, Stream, Wait, answer
-from tests.conftest import JupyterServer, rss_kib
+from tests.conftest import JupyterServer, anon_kib, module_server, run
 
 OK = b"HTTP/1.1 200 OK\r\n"
 CHUNKED = OK + b"Transfer-Encoding: chunked\r\n\r\n"
@@ -251,10 +250,6 @@ CASES = [
 ]
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
-
-
 async def through_client(upstream: Upstream, backend: ScriptedBackend, case: Case) -> Any:
     """(status, body, broken) as our client sees it, or the error's message."""
     target = Target(host="127.0.0.1", port=backend.port)
@@ -455,11 +450,7 @@ def test_client_stops_reading_a_never_ending_head_early() -> None:
 # -- through a real Jupyter server ---------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("hostile"), "").start()
-    yield s
-    s.stop()
+server = module_server()
 
 
 async def fetch(
@@ -608,10 +599,10 @@ def test_proxy_limits_and_timeout_are_settings(make_server: Any) -> None:
                 status, _, body, _ = await fetch(session, server, backend.port, "/count")
                 assert status == 502 and b"max_response_header_count" in body
                 assert (await fetch(session, server, backend.port, "/small"))[2] == b"ok"
-                before = rss_kib(server.proc.pid)
+                before = anon_kib(server.proc.pid)
                 status, _, body, _ = await fetch(session, server, backend.port, "/endless")
                 assert status == 502 and b"max_response_header_size" in body
-                assert rss_kib(server.proc.pid) - before < 16 << 10  # KiB: 48 MiB were offered
+                assert anon_kib(server.proc.pid) - before < 16 << 10  # KiB: 48 MiB were offered
                 status, _, body, _ = await fetch(session, server, backend.port, "/silent")
                 assert status == 504 and b"went silent mid-response" in body
         finally:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer, alive
+from tests.conftest import BASE_URLS, HERE, JupyterServer, alive, module_server
 from tests.integration.test_named_apps import call, children_of, cmdline, run
 
 ARGV = str(HERE / "backends" / "argv.py")
@@ -67,13 +66,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG, request.param).start()
-    yield s
-    s.stop()
+server = module_server(CONFIG, BASE_URLS)
 
 
 def api(server: JupyterServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -8,14 +8,12 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-from tests.conftest import HERE, JupyterServer, alive, wait_until
+from tests.conftest import BASE_URLS, HERE, JupyterServer, alive, module_server, run, wait_until
 
 ECHO = str(HERE / "backends" / "echo.py")
 ICON = HERE / "backends" / "icon.svg"
@@ -68,16 +66,6 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG, request.param).start()
-    yield s
-    s.stop()
-    assert_no_children(s)
-
-
 def children_of(pid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):
@@ -106,8 +94,7 @@ def assert_no_children(s: JupyterServer) -> None:
     assert s.proc.poll() is not None, "server still running"
 
 
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(CONFIG, BASE_URLS, after=assert_no_children)
 
 
 async def call(server: JupyterServer, method: str, path: str, **kw: Any) -> tuple[int, Any, bytes]:

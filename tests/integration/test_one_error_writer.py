@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import JupyterServer, free_port
+from tests.conftest import JupyterServer, free_port, module_server
 from tests.integration.test_error_answers import BROWSER, SCRIPT, get
 from tests.integration.test_websocket_handshake import login_cookie
 
@@ -22,11 +21,7 @@ c.ServerProxy.servers = {{
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
+server = module_server(CONFIG)
 
 
 def error_fields(body: bytes) -> tuple[int, str]:

@@ -4,22 +4,16 @@ socket), installed beside us with ``--no-deps`` and used unchanged."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import JupyterServer
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+from tests.conftest import JupyterServer, module_server, run
 
 
 async def get(server: JupyterServer, path: str) -> tuple[int, Any, bytes]:
@@ -28,11 +22,7 @@ async def get(server: JupyterServer, path: str) -> tuple[int, Any, bytes]:
             return r.status, r.headers, await r.read()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("demo"), "", "/user/alice/").start()
-    yield s
-    s.stop()
+demo = module_server("", ["/user/alice/"])
 
 
 def test_demo_plugin_registers_and_serves(demo: JupyterServer) -> None:

@@ -4,13 +4,12 @@ a callable host_allowlist, and a client that leaves before the backend answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer
+from tests.conftest import Backend, JupyterServer, module_server, run
 
 CONFIG = """
 c.ServerProxy.read_timeout = 1.0
@@ -34,15 +33,7 @@ c.ServerProxy.non_service_rewrite_response = [shout]
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(CONFIG)
 
 
 async def get(server: JupyterServer, path: str) -> tuple[int, Any, bytes]:

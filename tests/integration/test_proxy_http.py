@@ -15,7 +15,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer, free_port, poll_until, rss_kib
+from tests.conftest import (
+    Backend,
+    JupyterServer,
+    anon_kib,
+    download_with_peak_rss,
+    free_port,
+    poll_until,
+    run,
+)
 
 
 @pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
@@ -28,10 +36,6 @@ c.ServerProxy.host_allowlist = ["localhost", "127.0.0.1", "[::1]"]
     s = JupyterServer(tmp_path_factory.mktemp("srv"), config, request.param).start()
     yield s
     s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def fetch(
@@ -330,54 +334,36 @@ def test_backend_dying_mid_body_aborts_the_client(server: JupyterServer, backend
 def test_large_download_streams_with_bounded_memory(
     server: JupyterServer, backend: Backend
 ) -> None:
-    """512 MiB pass through while the server's RSS grows by far less than the body."""
+    """512 MiB pass through while the server's memory grows by far less than the body."""
     size = 512 << 20
-    assert server.proc is not None
-    before = rss_kib(server.proc.pid)
-    peak = before
-
-    async def go() -> int:
-        nonlocal peak
-        got = 0
-        async with aiohttp.ClientSession() as session:
-            async with session.get(
-                server.url(f"proxy/{backend.port}/bytes/{size}"), headers=server.auth
-            ) as resp:
-                async for chunk in resp.content.iter_chunked(1 << 20):
-                    got += len(chunk)
-                    if got % (32 << 20) < (1 << 20):
-                        peak = max(peak, rss_kib(server.proc.pid))  # type: ignore[union-attr]
-        return got
-
-    assert run(go()) == size
-    peak = max(peak, rss_kib(server.proc.pid))
-    assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+    grew = download_with_peak_rss(server, f"proxy/{backend.port}/bytes/{size}", size)
+    assert grew < 64 * 1024, f"memory grew by {grew // 1024} MiB"
 
 
 def test_large_upload_streams_with_bounded_memory(server: JupyterServer, backend: Backend) -> None:
     """A 640 MiB chunked upload (more than Jupyter's 512 MiB max_body_size, which applies to
-    buffering handlers) streams to the backend intact while the server's RSS stays bounded."""
+    buffering handlers) streams to the backend intact while the server's memory stays bounded."""
     size = 640 << 20
     chunk = bytes(range(256)) * 4096  # 1 MiB
     digest = hashlib.sha256()
     for _ in range(size // len(chunk)):
         digest.update(chunk)
     assert server.proc is not None
-    before = rss_kib(server.proc.pid)
+    before = anon_kib(server.proc.pid)
     peak = before
 
     async def body() -> AsyncIterator[bytes]:
         nonlocal peak
         for i in range(size // len(chunk)):
             if i % 32 == 0:
-                peak = max(peak, rss_kib(server.proc.pid))  # type: ignore[union-attr]
+                peak = max(peak, anon_kib(server.proc.pid))  # type: ignore[union-attr]
             yield chunk
 
     status, _, data = run(fetch(server, "POST", f"proxy/{backend.port}/sink", data=body()))
     assert status == 200, data
     doc = json.loads(data)
     assert doc == {"received": size, "sha256": digest.hexdigest()}
-    assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+    assert (peak - before) < 64 * 1024, f"memory grew by {(peak - before) // 1024} MiB"
 
 
 def test_expect_100_continue(server: JupyterServer, backend: Backend) -> None:

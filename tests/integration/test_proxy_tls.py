@@ -8,7 +8,6 @@ The backends are the echo backend serving certificates of a CA made for this mod
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -23,8 +22,9 @@ from tests.conftest import (
     HERE,
     Backend,
     JupyterServer,
+    download_with_peak_rss,
     free_port,
-    rss_kib,
+    run,
     start_backend,
     stop_process,
 )
@@ -113,10 +113,6 @@ def server(tls: TlsBackends, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     s = JupyterServer(tmp_path_factory.mktemp("srv"), config(tls)).start()
     yield s
     s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def fetch(
@@ -245,26 +241,7 @@ def test_websockets_over_tls(server: JupyterServer, tls: TlsBackends, path: str)
 def test_one_gib_download_over_tls_streams_with_bounded_memory(
     server: JupyterServer, tls: TlsBackends
 ) -> None:
-    """1 GiB from a TLS backend passes through while the server's RSS grows by far less."""
+    """1 GiB from a TLS backend passes through while the server's memory grows by far less."""
     size = 1 << 30
-    assert server.proc is not None
-    before = rss_kib(server.proc.pid)
-    peak = before
-
-    async def go() -> int:
-        nonlocal peak
-        got = 0
-        async with aiohttp.ClientSession() as session:
-            async with session.get(
-                server.url(f"proxy/{tls.good.port}/bytes/{size}"), headers=server.auth
-            ) as resp:
-                assert resp.status == 200
-                async for chunk in resp.content.iter_chunked(1 << 20):
-                    got += len(chunk)
-                    if got % (32 << 20) < (1 << 20):
-                        peak = max(peak, rss_kib(server.proc.pid))  # type: ignore[union-attr]
-        return got
-
-    assert run(go()) == size
-    peak = max(peak, rss_kib(server.proc.pid))
-    assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+    grew = download_with_peak_rss(server, f"proxy/{tls.good.port}/bytes/{size}", size)
+    assert grew < 64 * 1024, f"memory grew by {grew // 1024} MiB"

@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 import yarl
 
-from tests.conftest import Backend, JupyterServer, free_port, poll_until
+from tests.conftest import (
+    BASE_URLS,
+    Backend,
+    JupyterServer,
+    free_port,
+    module_server,
+    poll_until,
+    run,
+)
 
-
-@pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), "", request.param).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server("", BASE_URLS)
 
 
 def ws_url(server: JupyterServer, path: str) -> str:

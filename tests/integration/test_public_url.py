@@ -9,12 +9,11 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import HERE, JupyterServer
+from tests.conftest import HERE, JupyterServer, run
 
 ECHO = str(HERE / "backends" / "echo.py")
 
@@ -76,10 +75,6 @@ def case_server(
     ).start()
     yield case, server
     server.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 def expected_template(case: Case) -> str:

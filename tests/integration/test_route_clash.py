@@ -8,12 +8,11 @@ import importlib.util
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 
 from jupyter_server_proxy.web.routes import takes_app_paths
-from tests.conftest import HERE, JupyterServer
+from tests.conftest import BASE_URLS, HERE, JupyterServer, module_server
 
 ECHO = str(HERE / "backends" / "echo.py")
 
@@ -38,13 +37,7 @@ CONFIG = (
 )
 
 
-@pytest.fixture(scope="module", params=["/", "/user/alice/"], ids=["root", "hub-prefix"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), CONFIG, request.param).start()
-    yield s
-    s.stop()
+server = module_server(CONFIG, BASE_URLS)
 
 
 def get(server: JupyterServer, path: str) -> tuple[int, bytes]:

@@ -33,6 +33,7 @@ from tests.conftest import (
     alive,
     free_port,
     live_processes,
+    run,
     stop_process,
     wait_until,
 )
@@ -108,10 +109,6 @@ def standalone(tmp_path: Path) -> Iterator[Callable[..., Standalone]]:
     yield start
     for s in started:
         stop_process(s.proc)
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def get(

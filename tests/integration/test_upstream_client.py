@@ -18,13 +18,9 @@ from jupyter_server_proxy.core.errors import UpstreamTimeout, UpstreamUnavailabl
 from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.transport.errors import BodyBroken
 from jupyter_server_proxy.transport.pool import Upstream, UpstreamSettings
-from tests.conftest import poll_until
+from tests.conftest import poll_until, run
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def serve(handler: Handler) -> tuple[asyncio.Server, Target, list[int]]:

@@ -14,14 +14,14 @@ import base64
 import hashlib
 import html
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.conftest import Backend, JupyterServer, poll_until
+from tests.conftest import Backend, JupyterServer, module_server, poll_until, run
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 #: Bounded wait for anything that happens on its own (a backend seeing a close).
@@ -32,18 +32,9 @@ CHROME = (
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    # A read timeout far beyond every wait here: a backend released "at once" is not one
-    # released by the timeout.
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), "c.ServerProxy.read_timeout = 3600\n")
-    s.start()
-    yield s
-    s.stop()
-
-
-def run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+# A read timeout far beyond every wait here: a backend released "at once" is not one released
+# by the timeout.
+server = module_server("c.ServerProxy.read_timeout = 3600\n")
 
 
 def browser_upgrade(

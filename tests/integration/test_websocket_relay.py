@@ -18,7 +18,8 @@ import aiohttp
 import pytest
 
 from jupyter_server_proxy.relay.splicepipes import PIPES_KEPT
-from tests.conftest import Backend, JupyterServer, poll_until, rss_kib
+from tests.conftest import Backend, JupyterServer, anon_kib, module_server, poll_until, run
+from tests.wsframes import ws_frame, ws_read
 
 LIMITS = """
 c.ServerProxy.websocket_max_message_size = 4096
@@ -27,44 +28,10 @@ c.ServerProxy.websocket_ping_timeout = 1.0
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    s = JupyterServer(tmp_path_factory.mktemp("srv"), LIMITS).start()
-    yield s
-    s.stop()
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)
+server = module_server(LIMITS)
 
 
 # -- a minimal websocket client on a raw socket, to send what aiohttp never would ----------
-
-
-def frame(opcode: int, payload: bytes, *, masked: bool = True, final: bool = True) -> bytes:
-    first = (0x80 if final else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        head = bytes((first, (0x80 if masked else 0) | n))
-    elif n < 1 << 16:
-        head = bytes((first, (0x80 if masked else 0) | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((first, (0x80 if masked else 0) | 127)) + n.to_bytes(8, "big")
-    if not masked:
-        return head + payload
-    key = os.urandom(4)
-    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    first, second = await reader.readexactly(2)
-    assert not second & 0x80, "a server's frames are never masked"
-    n = second & 0x7F
-    if n == 126:
-        n = int.from_bytes(await reader.readexactly(2), "big")
-    elif n == 127:
-        n = int.from_bytes(await reader.readexactly(8), "big")
-    return first & 0x0F, await reader.readexactly(n)
 
 
 async def raw_websocket(
@@ -112,9 +79,9 @@ def test_frame_sent_with_the_upgrade_is_relayed(server: JupyterServer, backend: 
 
     async def go() -> None:
         reader, writer = await raw_websocket(
-            server, f"proxy/{backend.port}/ws", early=frame(0x1, b"early bird")
+            server, f"proxy/{backend.port}/ws", early=ws_frame(0x1, b"early bird")
         )
-        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"early bird")
+        assert await asyncio.wait_for(ws_read(reader), 30) == (0x1, b"early bird")
         await hang_up(writer)
 
     run(go())
@@ -128,8 +95,8 @@ def test_unmasked_client_frame_is_refused_with_1002(
 
     async def go() -> None:
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=unmasked")
-        writer.write(frame(0x1, b"not masked", masked=False))
-        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        writer.write(ws_frame(0x1, b"not masked", masked=False))
+        opcode, payload = await asyncio.wait_for(ws_read(reader), 30)
         assert opcode == 0x8
         assert int.from_bytes(payload[:2], "big") == 1002
         assert b"masked" in payload[2:]
@@ -152,8 +119,8 @@ def test_message_over_the_limit_is_refused_with_1009(
                 await ws.send_bytes(b"a" * 4096)  # at the limit: passes
                 assert await ws.receive_bytes() == b"a" * 4096
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=big2")
-        writer.write(frame(0x2, b"b" * 3000, final=False) + frame(0x0, b"b" * 3000))
-        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        writer.write(ws_frame(0x2, b"b" * 3000, final=False) + ws_frame(0x0, b"b" * 3000))
+        opcode, payload = await asyncio.wait_for(ws_read(reader), 30)
         assert (opcode, int.from_bytes(payload[:2], "big")) == (0x8, 1009)
         assert b"4096" in payload
         await hang_up(writer)
@@ -235,8 +202,8 @@ def test_client_vanishing_closes_backend_with_1001(server: JupyterServer, backen
 
     async def go() -> None:
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws?id=vanish")
-        writer.write(frame(0x1, b"hi"))
-        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"hi")
+        writer.write(ws_frame(0x1, b"hi"))
+        assert await asyncio.wait_for(ws_read(reader), 30) == (0x1, b"hi")
         await hang_up(writer, abort=True)
         assert await close_code_seen_by_backend(backend, "vanish") == 1001
 
@@ -255,22 +222,22 @@ def test_slow_client_slows_the_backend_and_memory_stays_bounded(
 
     async def go() -> int:
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
-        before = rss_kib(pid)
-        writer.write(frame(0x1, f"flood:{messages}".encode()))
+        before = anon_kib(pid)
+        writer.write(ws_frame(0x1, f"flood:{messages}".encode()))
         # The behaviour under test, not a wait for a condition: a client that reads nothing
         # for a second while the backend floods; everything the backend sends must wait.
         await asyncio.sleep(1.0)
-        peak = rss_kib(pid)
+        peak = anon_kib(pid)
         got = 0
         for _ in range(messages):
-            opcode, payload = await asyncio.wait_for(read_frame(reader), 60)
+            opcode, payload = await asyncio.wait_for(ws_read(reader), 60)
             if opcode == 0x9:  # a keep-alive ping: answer it like a browser would
-                writer.write(frame(0xA, payload))
+                writer.write(ws_frame(0xA, payload))
                 continue
             got += len(payload)
-            peak = max(peak, rss_kib(pid))
+            peak = max(peak, anon_kib(pid))
         await hang_up(writer)
-        assert (peak - before) < 64 * 1024, f"RSS grew by {(peak - before) // 1024} MiB"
+        assert (peak - before) < 64 * 1024, f"memory grew by {(peak - before) // 1024} MiB"
         return got
 
     assert run(go()) == messages << 20
@@ -331,11 +298,11 @@ def test_long_messages_pass_whole_and_in_order(
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
         for size in (300_000, 6 << 20, 1 << 20):
             big = os.urandom(size)
-            writer.write(frame(0x2, big) + frame(0x1, b"after %d" % size))
-            assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, big)
-            assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"after %d" % size)
-        writer.write(frame(0x8, (1000).to_bytes(2, "big")))
-        assert (await asyncio.wait_for(read_frame(reader), 30))[0] == 0x8
+            writer.write(ws_frame(0x2, big) + ws_frame(0x1, b"after %d" % size))
+            assert await asyncio.wait_for(ws_read(reader), 30) == (0x2, big)
+            assert await asyncio.wait_for(ws_read(reader), 30) == (0x1, b"after %d" % size)
+        writer.write(ws_frame(0x8, (1000).to_bytes(2, "big")))
+        assert (await asyncio.wait_for(ws_read(reader), 30))[0] == 0x8
         await hang_up(writer)
         await fds_back_to(roomy_server, before)
 
@@ -351,7 +318,7 @@ def test_client_vanishing_inside_a_long_message(
     async def go() -> None:
         before = descriptors(roomy_server)
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws?id=midway")
-        whole = frame(0x2, b"m" * (8 << 20))
+        whole = ws_frame(0x2, b"m" * (8 << 20))
         writer.write(whole[: 4 << 20])
         await writer.drain()
         await hang_up(writer, abort=True)
@@ -372,7 +339,7 @@ def test_backend_ending_inside_a_long_message(
     async def go() -> None:
         before = descriptors(roomy_server)
         reader, writer = await raw_websocket(roomy_server, f"proxy/{backend.port}/ws")
-        writer.write(frame(0x1, b"cut:%d" % size))
+        writer.write(ws_frame(0x1, b"cut:%d" % size))
         head = await asyncio.wait_for(reader.readexactly(10), 30)
         assert head == bytes((0x82, 127)) + size.to_bytes(8, "big")
         rest = await read_until_end(reader)
@@ -412,13 +379,13 @@ def test_websocket_through_a_tls_server(tls_server: JupyterServer, backend: Back
         # A raw client: its ``wait_closed`` returns only once the TLS connection is really
         # gone, so no transport outlives the test's event loop.
         reader, writer = await raw_websocket(tls_server, f"proxy/{backend.port}/ws", tls=context)
-        writer.write(frame(0x1, b"over tls"))
-        assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"over tls")
+        writer.write(ws_frame(0x1, b"over tls"))
+        assert await asyncio.wait_for(ws_read(reader), 30) == (0x1, b"over tls")
         big = os.urandom(3 << 20)
-        writer.write(frame(0x2, big))
-        assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, big)
-        writer.write(frame(0x1, b"close:4003:tls bye"))
-        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        writer.write(ws_frame(0x2, big))
+        assert await asyncio.wait_for(ws_read(reader), 30) == (0x2, big)
+        writer.write(ws_frame(0x1, b"close:4003:tls bye"))
+        opcode, payload = await asyncio.wait_for(ws_read(reader), 30)
         assert (opcode, payload) == (0x8, (4003).to_bytes(2, "big") + b"tls bye")
         await hang_up(writer)
 
@@ -442,7 +409,7 @@ def test_a_tls_client_that_reads_nothing_holds_both_directions_back(
 
         async def send() -> None:
             for i in range(count):
-                writer.write(frame(0x2, i.to_bytes(4, "big") + block))
+                writer.write(ws_frame(0x2, i.to_bytes(4, "big") + block))
                 await writer.drain()
 
         sending = asyncio.ensure_future(send())
@@ -453,7 +420,7 @@ def test_a_tls_client_that_reads_nothing_holds_both_directions_back(
             60,
         )
         for i in range(count):
-            assert await asyncio.wait_for(read_frame(reader), 60) == (
+            assert await asyncio.wait_for(ws_read(reader), 60) == (
                 0x2,
                 i.to_bytes(4, "big") + block,
             )
@@ -499,13 +466,13 @@ def test_with_the_relay_thread_and_loopback_tuning_off_websockets_still_relay(
         reader, writer = await raw_websocket(server, f"proxy/{backend.port}/ws")
         for size in (5, 1 << 20, 300_000):
             payload = os.urandom(size)
-            writer.write(frame(0x2, payload) + frame(0x1, b"after %d" % size))
-            assert await asyncio.wait_for(read_frame(reader), 30) == (0x2, payload)
-            assert await asyncio.wait_for(read_frame(reader), 30) == (0x1, b"after %d" % size)
+            writer.write(ws_frame(0x2, payload) + ws_frame(0x1, b"after %d" % size))
+            assert await asyncio.wait_for(ws_read(reader), 30) == (0x2, payload)
+            assert await asyncio.wait_for(ws_read(reader), 30) == (0x1, b"after %d" % size)
         async with aiohttp.ClientSession() as s:
             async with s.post(server.url("api/shutdown"), headers=server.auth) as r:
                 assert r.status == 200
-        opcode, payload = await asyncio.wait_for(read_frame(reader), 30)
+        opcode, payload = await asyncio.wait_for(ws_read(reader), 30)
         assert (opcode, payload[:2]) == (0x8, (1001).to_bytes(2, "big"))
         assert b"shutting down" in payload
         await hang_up(writer)

@@ -14,9 +14,8 @@ import socket
 import ssl
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
@@ -24,11 +23,10 @@ from jupyter_server_proxy.core.errors import UpstreamUnavailable
 from jupyter_server_proxy.core.routing import Target
 from jupyter_server_proxy.core.tls import TlsSettings
 from jupyter_server_proxy.transport.pool import Upstream
+from tests.conftest import run
 from tests.tlsca import TlsFiles, make_tls_files
 from tests.unit.test_transport_reuse import OK, fake_connections, get
 from tests.unit.transport_harness import TARGET, settle
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +119,6 @@ async def over_tcp(certfile: Path, tls: TlsSettings, requests: int = 1, **kw: Pa
         await upstream.close()
         await server.stop()
     return server
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
 
 
 def refusal(certfile: Path, tls: TlsSettings, **kw: Path) -> str:
