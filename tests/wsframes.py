@@ -8,17 +8,20 @@ import asyncio
 import os
 
 
+def ws_frame_head(first: int, n: int, *, masked: bool) -> bytes:
+    """A frame's head up to the masking key: ``first`` (FIN, RSV and opcode), the mask bit and
+    the payload length ``n`` in the shortest of its three forms."""
+    mask_bit = 0x80 if masked else 0
+    if n < 126:
+        return bytes((first, mask_bit | n))
+    if n < 1 << 16:
+        return bytes((first, mask_bit | 126)) + n.to_bytes(2, "big")
+    return bytes((first, mask_bit | 127)) + n.to_bytes(8, "big")
+
+
 def ws_frame(opcode: int, payload: bytes, *, masked: bool = True, final: bool = True) -> bytes:
     """One frame; a client's frames are masked (§5.3), a server's are not."""
-    first = (0x80 if final else 0) | opcode
-    mask_bit = 0x80 if masked else 0
-    n = len(payload)
-    if n < 126:
-        head = bytes((first, mask_bit | n))
-    elif n < 1 << 16:
-        head = bytes((first, mask_bit | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((first, mask_bit | 127)) + n.to_bytes(8, "big")
+    head = ws_frame_head((0x80 if final else 0) | opcode, len(payload), masked=masked)
     if not masked:
         return head + payload
     key = os.urandom(4)

@@ -36,6 +36,7 @@ from jupyter_server_proxy.core.routing import (
     upstream_target_uri,
 )
 from jupyter_server_proxy.core.wsframes import FrameScanner
+from tests.wsframes import ws_frame_head
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -400,13 +401,8 @@ def frames(draw: st.DrawFn, masked: bool) -> bytes:
             )
         )
         right = draw(st.integers(0, 9)) > 0  # the mask bit is usually the right one
-        bit = 0x80 if masked == right else 0
-        if n < 126:
-            head = bytes((first, bit | n))
-        elif n < 1 << 16:
-            head = bytes((first, bit | 126)) + n.to_bytes(2, "big")
-        else:
-            head = bytes((first, bit | 127)) + n.to_bytes(8, "big")
+        bit = masked == right
+        head = ws_frame_head(first, n, masked=bit)
         out += head + (os.urandom(4) if bit else b"") + b"p" * min(n, draw(st.integers(0, 300)))
     return out
 

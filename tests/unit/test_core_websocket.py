@@ -28,18 +28,11 @@ from jupyter_server_proxy.core.wshandshake import (
     parse_backend_answer,
     same_origin,
 )
+from tests.wsframes import ws_frame_head
 
 
 def frame(opcode: int, payload: bytes, *, masked: bool, final: bool = True, rsv: int = 0) -> bytes:
-    first = (0x80 if final else 0) | rsv | opcode
-    n = len(payload)
-    bit = 0x80 if masked else 0
-    if n < 126:
-        head = bytes((first, bit | n))
-    elif n < 1 << 16:
-        head = bytes((first, bit | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((first, bit | 127)) + n.to_bytes(8, "big")
+    head = ws_frame_head((0x80 if final else 0) | rsv | opcode, len(payload), masked=masked)
     key = b"\x01\x02\x03\x04" if masked else b""
     return head + key + payload  # payload bytes are not inspected, so no need to mask them
 
