@@ -24,6 +24,8 @@ echo "== installing jupyter-server-proxy $PEER_VERSION and the suite's test tool
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
   "jupyter-server-proxy[standalone]==$PEER_VERSION" jupyter_server aiohttp pytest pytest-timeout
 
+bash "$REPO/scripts/published-plugins.sh"
+
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 cd "$SCRATCH"

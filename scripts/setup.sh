@@ -22,6 +22,9 @@ if [ ! -x "$chp_prefix/node_modules/.bin/configurable-http-proxy" ]; then
   npm install --prefix "$chp_prefix" --no-audit --no-fund --loglevel=error configurable-http-proxy@5
 fi
 
+# Published 4.x plugins for tests/compat, in a directory of their own (see the script).
+bash scripts/published-plugins.sh
+
 # A `jupyter labextension develop` link in place of the installed extension breaks pip's
 # reinstall of it; the editable install below installs the built extension itself.
 ext_dir="$(python3 -c 'import sys; print(sys.prefix)')/share/jupyter/labextensions/@jupyterhub/jupyter-server-proxy"

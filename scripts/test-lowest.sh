@@ -43,6 +43,7 @@ if [ -f examples/hello/pyproject.toml ]; then
   "${pip[@]}" --no-deps -e examples/hello
 fi
 "$py" -m pip check
+bash scripts/published-plugins.sh
 
 echo "== pytest (lowest dependencies)"
 "$py" -m pip list --disable-pip-version-check 2>/dev/null \

@@ -84,9 +84,16 @@ def rewrite_location_headers(
     backend_port: int | None,
     client_host: str | None,
     absolute_url: bool,
+    only: Collection[str] | None = None,
 ) -> list[tuple[str, str]]:
     """``headers`` with every ``Location`` and ``Content-Location`` rewritten for the client
-    (``rewrite_location``); the list itself when there is none, the common case."""
+    (``rewrite_location``); the list itself when there is none, the common case.
+
+    ``only``, after ``rewrite_response`` hooks: the values the backend sent. A value a hook set
+    instead gets only what 4.x did to it (an absolute path goes below the prefix), and an
+    absolute URL it set is left as it is, even one that names the client's host: the hook
+    made that URL for the browser (jupyter-rsession-proxy sets the request's host on RStudio's
+    redirects), where one from the backend is built on the ``Host`` we forwarded."""
     for name, _ in headers:  # a loop, not ``any(...)``: this runs for every response
         if name.lower() in LOCATION_HEADERS:
             break
@@ -97,7 +104,10 @@ def rewrite_location_headers(
         (
             name,
             rewrite_location(
-                value, prefix=prefix, backend_authorities=authorities, absolute_url=absolute_url
+                value,
+                prefix=prefix,
+                backend_authorities=authorities if only is None or value in only else (),
+                absolute_url=absolute_url,
             )
             if name.lower() in LOCATION_HEADERS
             else value,

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..core.errors import UpstreamUnavailable
 from ..core.headers import HeaderInjection, downstream_response_headers
-from ..core.location import rewrite_location_headers
+from ..core.location import LOCATION_HEADERS, rewrite_location_headers
 from ..core.routing import Target
 from ..transport.errors import BodyBroken
 from ..transport.response import Response
@@ -218,7 +218,9 @@ class ResponseRelay:
             return
         await self._finish()
 
-    def _locations(self, headers: Headers, plan: ResponsePlan) -> Headers:
+    def _locations(
+        self, headers: Headers, plan: ResponsePlan, only: Collection[str] | None = None
+    ) -> Headers:
         target = plan.target
         return rewrite_location_headers(
             headers,
@@ -227,6 +229,7 @@ class ResponseRelay:
             backend_port=target.port,
             client_host=plan.client_host,
             absolute_url=plan.absolute_url,
+            only=only,
         )
 
     def _send_chunk(self, chunk: bytes) -> Awaitable[None] | None:
@@ -290,7 +293,9 @@ class ResponseRelay:
         )
         kept = [(n, v) for n, v in rewritable.headers.get_all() if n.lower() != "content-length"]
         status = rewritable.code
-        self.client.start_response(status, rewritable.reason, self._locations(kept, plan))
+        # Hooks see the backend's Location as 4.x showed it; a URL a hook set stays as it is.
+        sent = {v for n, v in headers if n.lower() in LOCATION_HEADERS}
+        self.client.start_response(status, rewritable.reason, self._locations(kept, plan, sent))
         if plan.method != "HEAD" and status not in (204, 304):
             self.client.write(rewritable.body)
         await self._finish()

@@ -147,6 +147,8 @@ class JupyterServer:
     config: str
     base_url: str = "/"
     pythonpath: list[str] = field(default_factory=list)
+    #: More environment for the server (and so for the apps it starts).
+    env: dict[str, str] = field(default_factory=dict)
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -163,6 +165,7 @@ class JupyterServer:
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONWARNINGS="",
         )
+        env.update(self.env)
         if self.pythonpath:
             env["PYTHONPATH"] = os.pathsep.join(
                 [*self.pythonpath, *filter(None, [os.environ.get("PYTHONPATH")])]

@@ -7,7 +7,9 @@ that raises is named, never a bare traceback.
   the route's prefix (after ``mappath``), also with ``absolute_url``; ``request`` is tornado's
   ``HTTPServerRequest``; ``orig_response`` is a ``RewritableResponse`` of what the backend sent,
   whose ``.orig_response`` is tornado's ``HTTPResponse``; hooks see the backend's own
-  ``Location``, which is rewritten after them.
+  ``Location``, which is rewritten after them. A ``Location`` a hook sets gets what 4.x does
+  to it: an absolute path goes below the prefix, and an absolute URL stays as it is, even one on
+  the client's own host.
 - ``update_last_activity`` as a callable gets the request handler (``request.get_argument``).
 - ``exclude_last_activity_patterns`` takes compiled patterns.
 """
@@ -41,6 +43,15 @@ def record(response, request, orig_response, host, port, path):
         "orig_body": len(orig_response.body) == len(response.body),
         "location": response.headers.get("Location"),
     }})
+
+def own_host(response, request):
+    # as jupyter-rsession-proxy does: the URL's host becomes the one the browser asked
+    if "Location" in response.headers:
+        response.headers["Location"] = "http://" + request.host + "/made/by/hook"
+
+def own_path(response):
+    if "Location" in response.headers:
+        response.headers["Location"] = "/made/by/hook"
 
 def cats(response):
     raise ValueError("no cats here")
@@ -90,6 +101,8 @@ c.ServerProxy.servers = {{
     "brokenrule": echo(update_last_activity=broken_rule),
     "wsrule": echo(update_last_activity=on_the_server_thread),
     "compiled": echo(exclude_last_activity_patterns=[re.compile("/poll$"), "/ping$"]),
+    "hosthook": echo(rewrite_response=own_host),
+    "pathhook": echo(rewrite_response=own_path),
     "brokenhook": echo(rewrite_response=cats),
     "brokenmap": echo(mappath=mapper),
     "brokencommand": {{"command": no_command}},
@@ -153,6 +166,21 @@ def test_hooks_see_the_backends_location_and_the_client_gets_it_rewritten(
     assert status == 302
     assert json.loads(headers["X-Hook-Args"])["location"] == "/echo/there"
     assert headers["Location"] == f"{BASE}hooked/echo/there"
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [("hosthook", "http://{host}/made/by/hook"), ("pathhook", f"{BASE}pathhook/made/by/hook")],
+)
+def test_a_location_a_hook_sets_is_treated_as_4x_treats_it(
+    server: JupyterServer, app: str, expected: str
+) -> None:
+    """A URL a hook makes for the browser is its last word (the proxy's own rewriting, which
+    turns a URL on the client's host into a path below the prefix, is for what the backend
+    sends); a bare path a hook sets still goes below the prefix, as in 4.x."""
+    status, headers, _ = run(get(server, f"{app}/echo/r?redirect_to=/echo/there"))
+    assert status == 302
+    assert headers["Location"] == expected.format(host=f"127.0.0.1:{server.port}")
 
 
 def test_absolute_url_app_hook_path_is_after_the_prefix(server: JupyterServer) -> None:

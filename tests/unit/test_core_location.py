@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_server_proxy.core.location import backend_authorities, join_prefix, rewrite_location
+from jupyter_server_proxy.core.location import (
+    backend_authorities,
+    join_prefix,
+    rewrite_location,
+    rewrite_location_headers,
+)
 
 PREFIX = "/user/alice/proxy/8050"
 AUTH = backend_authorities("localhost", 8050, "hub.example.org")
@@ -76,3 +81,29 @@ def test_join_prefix() -> None:
     assert join_prefix("/a", "b") == "/a/b"
     assert join_prefix("/a", "/a/b") == "/a/b"
     assert join_prefix("/a", "/ab") == "/a/ab"
+
+
+def test_after_hooks_only_the_backends_own_values_get_the_whole_rule() -> None:
+    """With ``only`` (the values the backend sent), a URL a hook set is left alone even on a
+    backend or client authority, and a path a hook set still gets the prefix."""
+    headers = [
+        ("Location", "http://localhost:8050/sent"),
+        ("Content-Location", "http://hub.example.org/set-by-hook"),
+        ("Location", "/path-set-by-hook"),
+        ("X-Other", "/stays"),
+    ]
+    got = rewrite_location_headers(
+        headers,
+        prefix=PREFIX,
+        backend_host="localhost",
+        backend_port=8050,
+        client_host="hub.example.org",
+        absolute_url=False,
+        only={"http://localhost:8050/sent"},
+    )
+    assert got == [
+        ("Location", PREFIX + "/sent"),
+        ("Content-Location", "http://hub.example.org/set-by-hook"),
+        ("Location", PREFIX + "/path-set-by-hook"),
+        ("X-Other", "/stays"),
+    ]
