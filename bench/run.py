@@ -42,6 +42,7 @@ from pathlib import Path
 
 import aiohttp
 import lean
+import pycalls
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -437,14 +438,15 @@ def ensure_chp() -> str:
     return str(binary)
 
 
-def start_target(key: str, backend_port: int, config: str = "") -> Target:
-    """``config``: for ours, its jupyter_server_config.py."""
+def start_target(key: str, backend_port: int, config: str = "", calls: bool = False) -> Target:
+    """``config``: for ours, its jupyter_server_config.py. ``calls``: Jupyter servers can count
+    their Python calls (``pycalls.py``)."""
     backend = f"http://127.0.0.1:{backend_port}/"
     if key == "direct":
         return Target("direct", backend)
     if key in ("ours", "peer", "base"):
         python, pythonpath = target_python(key)
-        config = config if key == "ours" else ""
+        config = (config if key == "ours" else "") + (pycalls.HOOK if calls else "")
         proc, base, token, root = start_jupyter(python, config, pythonpath=pythonpath)
         t = Target(
             key,
@@ -945,6 +947,8 @@ class Row:
     rss: dict[str, list[float]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: with --calls: Python calls on the server's main thread per MB, request or round trip
+    calls: dict[str, float] = field(default_factory=dict)
 
     def add(self, target: str, rep: int, value: float, rss: float | None = None) -> None:
         self.values.setdefault(target, {})[rep] = value
@@ -1162,6 +1166,8 @@ def render(
                 cell += f"<br>RSS +{peak:.1f} MiB"
             if row.cpu.get(t):
                 cell += f"<br>CPU {fmt(statistics.median(row.cpu[t]))} {row.cpu_unit}"
+            if t in row.calls:
+                cell += f"<br>{fmt(row.calls[t])} calls/{row.cpu_unit.split('/', 1)[1]}"
             cells.append(cell)
 
         def ratio(other: str, row: Row = row) -> str:
@@ -1222,6 +1228,13 @@ def main() -> int:
         metavar="LIST",
         help="run everything (load generator, backend, every target) on these CPUs only, e.g. 0: "
         "each target's own cost without cross-CPU wake-ups; for diagnosis, not for the targets",
+    )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="after each workload, run it once more (untimed) on every Jupyter server target, "
+        "counting the server's Python calls per unit (pycalls.py): a measure of the work done "
+        "that this noisy machine does not move",
     )
     parser.add_argument("--out", default=str(HERE / "results.md"))
     parser.add_argument(
@@ -1304,7 +1317,7 @@ def main() -> int:
         needs_proxy_targets = any(w not in ("coldstart", "appstart") for w in only)
         for key in args.targets if needs_proxy_targets else []:
             try:
-                t = start_target(key, backend_port, ours_config)
+                t = start_target(key, backend_port, ours_config, args.calls)
             except Exception as e:
                 notes.append(f"{TARGET_NAMES[key]}: could not start: {e}")
                 continue
@@ -1441,6 +1454,24 @@ def main() -> int:
             for t in row_live:
                 if t.pid:
                     print(f"   {t.name} RSS now {t.rss_mib():.0f} MiB", flush=True)
+            if args.calls and row_live is live and row.key != "wsload":
+                # one extra, untimed pass per Jupyter server: timings above are unperturbed
+                for t in row_live:
+                    if t.key not in ("ours", "base", "peer") or not row.has(t.name):
+                        continue
+                    assert t.pid is not None and t.root is not None
+
+                    def work(
+                        t: Target = t, fn: Callable[..., Awaitable[tuple[float, float]]] = fn
+                    ) -> float:
+                        return asyncio.run(asyncio.wait_for(fn(t, STEP_LIMIT), STEP_LIMIT))[1]
+
+                    try:
+                        row.calls[t.name] = pycalls.count_calls(t.pid, t.root, work)
+                    except Exception as e:
+                        notes.append(f"{row.title}: no call count for {t.name}: {e}")
+                        continue
+                    print(f"   {t.name:>11}: {fmt(row.calls[t.name])} calls per unit", flush=True)
             if args.profile and ours is not None and row.has("ours") and row_live is live:
                 # one extra, untimed pass of ours under py-spy: timings above are unperturbed
                 out = WORK / f"profile-{row.key}.txt"
@@ -1596,6 +1627,14 @@ def main() -> int:
                 "share these CPUs, so no message waits for a wake-up on another CPU and each "
                 "target's own cost decides. A diagnostic: the targets are judged on a run "
                 "without --cpus.",
+            )
+        if args.calls:
+            notes.append(
+                "calls/…: Python function calls on a Jupyter server's main thread (its event "
+                "loop) per unit, counted by cProfile in one more, untimed pass after the timed "
+                "ones (bench/pycalls.py). Unlike the rates, the count does not move with the "
+                "machine's load; it misses time spent outside Python calls and on other "
+                "threads (our websocket relay thread)."
             )
         load_after = os.getloadavg()
         notes.append(
