@@ -44,6 +44,12 @@ c.ServerProxy.servers = {{
         "new_browser_tab": False,
         "launcher_entry": {{"title": "Quitter"}},
     }},
+    "latecomer": {{
+        "command": [sys.executable, "-c", {QUITTER!r}, "{{port}}"],
+        "timeout": 20,
+        "new_browser_tab": False,
+        "launcher_entry": {{"title": "Latecomer"}},
+    }},
 }}
 """
 
@@ -114,6 +120,37 @@ def test_exited_app_stays_listed_with_exit_code_and_log(page: Any, lab: JupyterS
         ".jp-ServerProxy-runningItem .jp-RunningSessions-itemDetail", has_text="stopped"
     ).first.wait_for(timeout=30_000)
     assert not alive(second)
+
+
+def test_an_app_started_before_the_panel_is_first_opened_is_listed(
+    page: Any, lab: JupyterServer
+) -> None:
+    """An app started after Lab loaded, and seen by the panel's refresh while the panel was
+    still closed (the Running panel draws nothing while hidden), is listed with its state the
+    first time the panel is opened."""
+    open_lab(page, lab)
+    # The extension has its list of apps (the launcher shows the card) and its section.
+    page.locator(".jp-LauncherCard", has_text="Latecomer").first.wait_for(timeout=60_000)
+    start(lab, "latecomer")
+    # Until the panel's own refresh has seen the app, while the panel is still hidden.
+    for _ in range(10):
+        with page.expect_response(
+            lambda r: "/server-proxy/api/servers" in r.url, timeout=30_000
+        ) as answer:
+            pass
+        if '"latecomer"' in answer.value.text():
+            break
+    else:
+        raise AssertionError("the panel's refresh never listed the app")
+    page.locator("[data-id='jp-running-sessions']").first.click()
+    item = page.locator(".jp-ServerProxy-runningItem", has_text="Latecomer").first
+    item.wait_for(timeout=30_000)
+    detail = item.locator(".jp-RunningSessions-itemDetail").first
+    assert detail.inner_text() == "running"
+    lifecycle_stop = urllib.request.Request(
+        lab.url("server-proxy/api/servers/latecomer"), method="DELETE", headers=lab.auth
+    )
+    urllib.request.urlopen(lifecycle_stop, timeout=60).close()
 
 
 def entry(name: str, **fields: Any) -> dict[str, Any]:
